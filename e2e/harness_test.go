@@ -1,0 +1,225 @@
+// Package e2e runs real consoled and consolectl processes, built once per
+// test run, the way a technician or a script uses them.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"consoled/firmware"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "consoled-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	// The service is built with the race detector when the tests are, so
+	// end-to-end runs check it too; consolectl is a thin client run hundreds
+	// of times, so it is built plain to keep the tests quick.
+	daemon := []string{"build", "-o", dir + "/"}
+	if raceEnabled {
+		daemon = append(daemon, "-race")
+	}
+	for _, args := range [][]string{
+		append(daemon, "consoled/cmd/consoled"),
+		{"build", "-o", dir + "/", "consoled/cmd/consolectl"},
+	} {
+		build := exec.Command("go", args...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building the binaries:", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// console is one running consoled process.
+type console struct {
+	t      *testing.T
+	id     string
+	data   string
+	socket string
+	args   []string
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	exited chan struct{}
+	err    error // Wait's result, valid after exited is closed
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newConsole prepares a console with its own data dir; start runs it.
+func newConsole(t *testing.T, id string, extra ...string) *console {
+	t.Helper()
+	data := t.TempDir()
+	c := &console{t: t, id: id, data: data, socket: filepath.Join(data, "consoled.sock")}
+	c.args = append([]string{"--id", id, "--data", data, "--board", "mock", "--http", "off", "--listen", "127.0.0.1:0"}, extra...)
+	t.Cleanup(func() {
+		c.kill()
+		if t.Failed() && c.log != nil {
+			t.Logf("consoled %s log:\n%s", id, c.log.String())
+		}
+	})
+	return c
+}
+
+// start runs consoled and waits until its control API answers.
+func (c *console) start() {
+	c.t.Helper()
+	c.log = &syncBuffer{}
+	c.cmd = exec.Command(filepath.Join(binDir, "consoled"), c.args...)
+	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
+	if err := c.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.exited = make(chan struct{})
+	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
+	cl := firmware.NewClient(c.socket)
+	defer cl.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cl.Status(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-c.exited:
+			c.t.Fatalf("consoled %s exited at start (%v):\n%s", c.id, c.err, c.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("consoled %s did not answer within 20s: %v\n%s", c.id, err, c.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *console) client() *firmware.Client {
+	cl := firmware.NewClient(c.socket)
+	c.t.Cleanup(cl.Close)
+	return cl
+}
+
+// stop sends SIGTERM and returns the exit status.
+func (c *console) stop() int {
+	c.t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("consoled %s ignored SIGTERM for 30s", c.id)
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+// kill SIGKILLs a running console (a power cut) and waits for it.
+func (c *console) kill() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	c.cmd.Process.Kill()
+	<-c.exited
+}
+
+// ctlResult is one consolectl run.
+type ctlResult struct {
+	out, err string
+	code     int
+}
+
+// ctl runs consolectl against this console.
+func (c *console) ctl(args ...string) ctlResult {
+	c.t.Helper()
+	return runCtl(c.t, "", append([]string{"--socket", c.socket}, args...)...)
+}
+
+func runCtl(t *testing.T, stdin string, args ...string) ctlResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "consolectl"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("consolectl %v: %v", args, err)
+	}
+	return ctlResult{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+}
+
+// must runs consolectl and fails the test unless it exits 0.
+func (c *console) must(args ...string) string {
+	c.t.Helper()
+	r := c.ctl(args...)
+	if r.code != 0 {
+		c.t.Fatalf("consolectl %v: exit %d: %s%s", args, r.code, r.out, r.err)
+	}
+	return r.out
+}
+
+func (c *console) status() firmware.StatusJSON {
+	c.t.Helper()
+	var st firmware.StatusJSON
+	if err := json.Unmarshal([]byte(c.must("status", "--json")), &st); err != nil {
+		c.t.Fatal(err)
+	}
+	return st
+}
+
+func (c *console) dump() firmware.DumpJSON {
+	c.t.Helper()
+	var d firmware.DumpJSON
+	if err := json.Unmarshal([]byte(c.must("dump", "--json")), &d); err != nil {
+		c.t.Fatal(err)
+	}
+	return d
+}
+
+// execConsoled prepares a consoled run that is expected to exit by itself.
+func execConsoled(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, filepath.Join(binDir, "consoled"), args...)
+}

@@ -1,0 +1,259 @@
+package firmware
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"consoled/hal"
+	"consoled/replication"
+	"consoled/replication/store"
+)
+
+// maxRequest bounds a control request: one value of store.MaxValueLen as a
+// JSON string may double in size by escaping, plus the key and framing.
+const maxRequest = 2*store.MaxValueLen + 64<<10
+
+// controlAPI is the API on the control socket, used by consolectl.
+func (s *Service) controlAPI() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.status())
+	})
+	mux.HandleFunc("GET /v1/panel", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.ledStates())
+	})
+	mux.HandleFunc("POST /v1/launch", func(w http.ResponseWriter, r *http.Request) {
+		var req LaunchRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if err := s.launch(r.Context(), req.Show, req.Force); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, s.status())
+	})
+	mux.HandleFunc("POST /v1/logoff", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.engine.Logoff(r.Context()); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, s.status())
+	})
+	mux.HandleFunc("POST /v1/edit", func(w http.ResponseWriter, r *http.Request) {
+		var req EditRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		seq, err := s.submit(r.Context(), []store.Op{{Key: req.Key, Value: []byte(req.Value), Delete: req.Delete}})
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, EditResponse{Seq: seq})
+	})
+	mux.HandleFunc("GET /v1/object", func(w http.ResponseWriter, r *http.Request) {
+		key := r.URL.Query().Get("key")
+		v, ok, err := s.engine.Get(key)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if !ok {
+			writeErrorKind(w, http.StatusNotFound, "not_found", fmt.Sprintf("no object %q in the show", key))
+			return
+		}
+		writeJSON(w, ObjectJSON{Key: key, Value: string(v)})
+	})
+	mux.HandleFunc("GET /v1/dump", s.handleDump)
+	mux.HandleFunc("POST /v1/press", func(w http.ResponseWriter, r *http.Request) {
+		var req PressRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if s.mock == nil {
+			writeErrorKind(w, http.StatusConflict, "mock_only", fmt.Sprintf("press: board %s has real buttons; press works on the mock board only", s.board.Name()))
+			return
+		}
+		if _, ok := s.board.Button(req.Button); !ok {
+			writeErrorKind(w, http.StatusBadRequest, "bad_input", fmt.Sprintf("press: unknown button %q (buttons: %v)", req.Button, hal.ButtonNames))
+			return
+		}
+		if req.HoldMS < 0 {
+			writeErrorKind(w, http.StatusBadRequest, "bad_input", "press: --hold must not be negative")
+			return
+		}
+		if err := s.mock.Press(r.Context(), req.Button, time.Duration(req.HoldMS)*time.Millisecond); err != nil {
+			writeError(w, err)
+			return
+		}
+		results, err := s.settle(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, PressResponse{Results: results})
+	})
+	mux.HandleFunc("POST /v1/link", func(w http.ResponseWriter, r *http.Request) {
+		var req LinkRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if s.mock == nil || s.board.Link().Name() != s.mock.Link().Name() {
+			writeErrorKind(w, http.StatusConflict, "mock_only", fmt.Sprintf("link: board %s has a real NIC (%s); link works on the mock board only", s.board.Name(), s.board.Link().Name()))
+			return
+		}
+		if err := s.mock.SetLink(req.Up); err != nil {
+			writeError(w, err)
+			return
+		}
+		if _, err := s.settle(r); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, s.status())
+	})
+	return mux
+}
+
+// settle waits until the panel loop has taken every event queued so far and
+// the command worker has carried out what they caused, so a `press` answers
+// with its effect and a `status` after it sees the new state.
+func (s *Service) settle(r *http.Request) ([]CommandResult, error) {
+	reply := make(chan []CommandResult, 1)
+	select {
+	case s.barrier <- reply:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	select {
+	case res := <-reply:
+		return res, nil
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+}
+
+func (s *Service) status() StatusJSON {
+	st := s.engine.Status()
+	out := StatusJSON{
+		Console: st.Console,
+		Role:    string(st.Role),
+		Show:    st.Show,
+		ShowID:  st.ShowID,
+		Epoch:   st.Epoch,
+		Epochs:  []EpochJSON{},
+		Seq:     st.Seq,
+		Stale:   st.Stale,
+		Link:    "down",
+		Peers:   st.Peers,
+		LEDs:    s.ledStates(),
+		Board:   s.board.Name(),
+		Master:  s.cfg.Master,
+		Faults:  s.faults.list(),
+		Acked:   s.acked.Load(),
+	}
+	for _, e := range st.Epochs {
+		out.Epochs = append(out.Epochs, EpochJSON{ID: e.ID, FirstSeq: e.FirstSeq})
+	}
+	if st.LinkUp {
+		out.Link = "up"
+	}
+	return out
+}
+
+// ledStates reads the LEDs back from the board: what the panel shows, not
+// what the service meant to show.
+func (s *Service) ledStates() map[string]string {
+	m := map[string]string{}
+	for _, name := range hal.LEDNames {
+		if led, ok := s.board.LED(name); ok {
+			m[name] = led.State().String()
+		}
+	}
+	return m
+}
+
+// handleDump streams the show as DumpJSON without holding it in memory. The
+// digest is known only at the end, so it follows the objects.
+func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
+	started := false
+	bw := bufio.NewWriterSize(w, 64<<10)
+	show, digest, seq, err := s.engine.Dump(func(o store.Object) error {
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			bw.WriteString(`{"objects":[` + "\n")
+			started = true
+		} else {
+			bw.WriteString(",\n")
+		}
+		b, err := json.Marshal(ObjectJSON{Key: o.Key, Value: string(o.Value)})
+		bw.Write(b)
+		return err
+	})
+	if err != nil {
+		if started {
+			// The status is sent; break the stream so the client sees an error
+			// rather than a short dump.
+			panic(http.ErrAbortHandler)
+		}
+		writeError(w, err)
+		return
+	}
+	if !started {
+		w.Header().Set("Content-Type", "application/json")
+		bw.WriteString(`{"objects":[`)
+	}
+	tail, _ := json.Marshal(struct {
+		Show   string `json:"show"`
+		Seq    uint64 `json:"seq"`
+		Digest string `json:"digest"`
+	}{show, seq, hex.EncodeToString(digest[:])})
+	bw.WriteString("\n],")
+	bw.Write(tail[1:])
+	bw.WriteString("\n")
+	bw.Flush()
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErrorKind(w, http.StatusBadRequest, "bad_input", "malformed request: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeErrorKind(w http.ResponseWriter, code int, kind, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(ErrorJSON{Error: msg, Kind: kind})
+}
+
+// writeError maps the engine's and store's errors to an HTTP status, which
+// consolectl maps to its exit status (409 refused → 3, others → 1).
+func writeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, replication.ErrBadInput):
+		writeErrorKind(w, http.StatusBadRequest, "bad_input", err.Error())
+	case errors.Is(err, replication.ErrRefused):
+		writeErrorKind(w, http.StatusConflict, "refused", err.Error())
+	case errors.Is(err, replication.ErrNotLoggedOn):
+		writeErrorKind(w, http.StatusPreconditionFailed, "not_logged_on", err.Error())
+	case errors.Is(err, store.ErrDiskFull):
+		writeErrorKind(w, http.StatusInsufficientStorage, "disk_full", err.Error())
+	default:
+		writeErrorKind(w, http.StatusInternalServerError, "internal", err.Error())
+	}
+}

@@ -1,0 +1,86 @@
+package firmware
+
+import "consoled/replication"
+
+// The control API's JSON, shared by the service and the consolectl client.
+// The Contract in DESIGN.md fixes the key names of StatusJSON and DumpJSON.
+
+// StatusJSON is `consolectl status --json`.
+type StatusJSON struct {
+	Console string             `json:"console"`
+	Role    string             `json:"role"`
+	Show    string             `json:"show"`
+	ShowID  string             `json:"show_id"`
+	Epoch   string             `json:"epoch"`
+	Epochs  []EpochJSON        `json:"epochs"`
+	Seq     uint64             `json:"seq"`
+	Stale   bool               `json:"stale"`
+	Link    string             `json:"link"`
+	Peers   []replication.Peer `json:"peers"`
+	LEDs    map[string]string  `json:"leds"`
+	Board   string             `json:"board"`
+	Master  bool               `json:"master"`
+	Faults  []Fault            `json:"faults"`
+	Acked   uint64             `json:"edits_acknowledged"`
+}
+
+// EpochJSON is one entry of a copy's epoch history.
+type EpochJSON struct {
+	ID       string `json:"id"`
+	FirstSeq uint64 `json:"first_seq"`
+}
+
+// ObjectJSON is one show object; the value is text.
+type ObjectJSON struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// DumpJSON is `consolectl dump --json`.
+type DumpJSON struct {
+	Show    string       `json:"show"`
+	Seq     uint64       `json:"seq"`
+	Digest  string       `json:"digest"`
+	Objects []ObjectJSON `json:"objects"`
+}
+
+// LaunchRequest asks the console to log on to a show.
+type LaunchRequest struct {
+	Show  string `json:"show"`
+	Force bool   `json:"force"`
+}
+
+// EditRequest is `set` (Delete false) or `delete`.
+type EditRequest struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Delete bool   `json:"delete"`
+}
+
+// EditResponse acknowledges an edit: it is durable at Seq.
+type EditResponse struct {
+	Seq uint64 `json:"seq"`
+}
+
+// PressRequest presses a mock button for HoldMS milliseconds.
+type PressRequest struct {
+	Button string `json:"button"`
+	HoldMS int64  `json:"hold_ms"`
+}
+
+// PressResponse tells what the press did.
+type PressResponse struct {
+	Results []CommandResult `json:"results"`
+}
+
+// LinkRequest sets the mock NIC's carrier.
+type LinkRequest struct {
+	Up bool `json:"up"`
+}
+
+// ErrorJSON is every error answer. Kind is "bad_input", "refused",
+// "not_logged_on", "disk_full", "mock_only" or "internal".
+type ErrorJSON struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"`
+}

@@ -1,0 +1,288 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"consoled/replication/store"
+	"consoled/replication/wire"
+)
+
+// The active's side: serving joins, streaming edits, counting acks.
+
+// AckMode says when an edit is acknowledged to the operator.
+type AckMode string
+
+const (
+	AckLocal AckMode = "local" // durable on the active
+	AckOne   AckMode = "one"   // and on at least one backup, when any is connected
+	AckAll   AckMode = "all"   // and on every connected backup
+)
+
+// ParseAckMode checks an --ack value.
+func ParseAckMode(s string) (AckMode, error) {
+	switch m := AckMode(s); m {
+	case AckLocal, AckOne, AckAll:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown ack mode %q (want local, one or all)", s)
+}
+
+// backupLink is one backup the active streams to.
+type backupLink struct {
+	p     *peer
+	acked uint64 // durable on the backup through this seq
+	live  bool   // caught up once: from now on acks wait for it
+}
+
+// catchUpLimit: a backup missing more edits than this gets a snapshot, which
+// moves the same data in far fewer, larger writes.
+const catchUpLimit = 20000
+
+// maxBatchBytes bounds one Edits message well under wire.MaxFrame.
+const maxBatchBytes = 2 << 20
+
+func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
+	sctx, cancel := context.WithCancel(ctx)
+	p.serveMu.Lock()
+	if p.cancelServe != nil {
+		p.cancelServe() // a rejoin replaces the old service
+	}
+	p.cancelServe = cancel
+	p.serveMu.Unlock()
+	e.net.wg.Add(1)
+	go func() {
+		defer e.net.wg.Done()
+		defer cancel()
+		if err := e.serveBackup(sctx, p, j); err != nil && sctx.Err() == nil && p.alive() {
+			e.log.Warn("serving backup", "peer", p.id, "err", err)
+			p.conn.Send(&wire.Error{Kind: "join", Msg: err.Error()})
+		}
+		e.dropBackup(p)
+	}()
+}
+
+// serveBackup answers a join and then streams every new edit to the backup
+// until the connection ends or this console stops being active.
+func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
+	e.mu.RLock()
+	sh, role := e.show, e.role
+	session := e.session
+	e.mu.RUnlock()
+	if role != RoleActive || sh == nil || sh.Name() != j.Show {
+		reason := fmt.Sprintf("%s is not active for show %q", e.id, j.Show)
+		return p.conn.Send(&wire.JoinReply{Mode: wire.JoinRefused, Reason: reason})
+	}
+	// Stop serving when this console logs off or hands over.
+	go func() {
+		select {
+		case <-session.Done():
+			p.serveMu.Lock()
+			if p.cancelServe != nil {
+				p.cancelServe()
+			}
+			p.serveMu.Unlock()
+		case <-ctx.Done():
+		}
+	}()
+	theirs := store.Lineage{ShowID: j.ShowID, Epochs: fromWireEpochs(j.Epochs), Seq: j.Seq}
+	mine := sh.Lineage()
+	cmp := Compare(theirs, mine)
+	mode := wire.JoinSnapshot
+	from := uint64(0)
+	if cmp.Relation == Same {
+		mode, from = wire.JoinUpToDate, j.Seq
+	} else if cmp.Relation == APrefix && mine.Seq-j.Seq <= catchUpLimit && logHolds(sh, j.Seq) {
+		mode, from = wire.JoinCatchUp, j.Seq
+	}
+	e.log.Info("backup joining", "peer", p.id, "show", j.Show, "their_seq", j.Seq, "our_seq", mine.Seq,
+		"relation", cmp.Relation.String(), "mode", joinModeName(mode))
+	if err := p.conn.Send(&wire.JoinReply{Mode: mode, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
+		return err
+	}
+	if mode == wire.JoinSnapshot {
+		seq, err := e.sendSnapshot(ctx, p, sh)
+		if err != nil {
+			return fmt.Errorf("snapshot to %s: %w", p.id, err)
+		}
+		from = seq
+		e.stats.fullSyncs.Add(1)
+	} else if mode == wire.JoinCatchUp {
+		e.stats.catchUps.Add(1)
+	}
+	e.acks.mu.Lock()
+	e.acks.links[p.id] = &backupLink{p: p, acked: from}
+	e.acks.mu.Unlock()
+	return e.stream(ctx, p, sh, from)
+}
+
+func joinModeName(m uint8) string {
+	switch m {
+	case wire.JoinCatchUp:
+		return "catch-up"
+	case wire.JoinSnapshot:
+		return "snapshot"
+	case wire.JoinUpToDate:
+		return "up to date"
+	}
+	return "refused"
+}
+
+// logHolds reports whether the edit log still has the edit after seq.
+func logHolds(sh *store.Show, seq uint64) bool {
+	if sh.Lineage().Seq == seq {
+		return true
+	}
+	stop := errors.New("stop")
+	err := sh.EditsSince(seq, func(store.Edit) error { return stop })
+	return errors.Is(err, stop)
+}
+
+// stream sends every edit after seq from the show's log, batching whatever
+// has accumulated since the last send, so a busy show sends few large
+// messages and a quiet one sends each edit at once.
+func (e *Engine) stream(ctx context.Context, p *peer, sh *store.Show, next uint64) error {
+	batch := make([]wire.Edit, 0, 256)
+	for {
+		wake := e.seqChanged()
+		if sh.Lineage().Seq <= next {
+			e.markLive(p, next)
+			select {
+			case <-wake:
+				continue
+			case <-ctx.Done():
+				return nil
+			case <-p.done:
+				return nil
+			}
+		}
+		batch = batch[:0]
+		size := 0
+		stop := errors.New("batch full")
+		err := sh.EditsSince(next, func(ed store.Edit) error {
+			batch = append(batch, wire.Edit{Seq: ed.Seq, Epoch: ed.Epoch, Key: ed.Key, Value: ed.Value, Delete: ed.Delete})
+			size += len(ed.Key) + len(ed.Value) + 32
+			if size >= maxBatchBytes || len(batch) >= wire.MaxItems {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			return err
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		if err := p.conn.Send(&wire.Edits{Edits: batch}); err != nil {
+			return err
+		}
+		next = batch[len(batch)-1].Seq
+	}
+}
+
+func (e *Engine) markLive(p *peer, seq uint64) {
+	e.acks.mu.Lock()
+	defer e.acks.mu.Unlock()
+	if l := e.acks.links[p.id]; l != nil && !l.live {
+		l.live = true
+		e.log.Info("backup is live", "peer", p.id, "seq", seq)
+		e.acks.broadcast()
+	}
+}
+
+func (e *Engine) onAck(p *peer, seq uint64) {
+	e.acks.mu.Lock()
+	defer e.acks.mu.Unlock()
+	if l := e.acks.links[p.id]; l != nil && seq > l.acked {
+		l.acked = seq
+		e.acks.broadcast()
+	}
+}
+
+func (e *Engine) dropBackup(p *peer) {
+	e.acks.mu.Lock()
+	defer e.acks.mu.Unlock()
+	if l := e.acks.links[p.id]; l != nil && l.p == p {
+		delete(e.acks.links, p.id)
+		e.acks.broadcast()
+	}
+}
+
+// waitAcked returns once seq is acknowledged as the ack mode asks.
+func (e *Engine) waitAcked(ctx context.Context, seq uint64) error {
+	if e.opts.Ack == AckLocal {
+		return nil
+	}
+	for {
+		e.acks.mu.Lock()
+		live, have := 0, 0
+		for _, l := range e.acks.links {
+			if !l.live {
+				continue
+			}
+			live++
+			if l.acked >= seq {
+				have++
+			}
+		}
+		ch := e.acks.changed
+		e.acks.mu.Unlock()
+		if live == 0 || (e.opts.Ack == AckOne && have > 0) || have == live {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a backup to confirm edit %d: %w", seq, ctx.Err())
+		}
+	}
+}
+
+// serveForward orders an edit a backup's operator made.
+func (e *Engine) serveForward(ctx context.Context, p *peer, f *wire.Forward) {
+	ops := make([]store.Op, len(f.Ops))
+	for i, o := range f.Ops {
+		ops[i] = store.Op{Key: o.Key, Value: o.Value, Delete: o.Delete}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r := &wire.ForwardReply{ReqID: f.ReqID}
+	seq, err := e.submitActive(ctx, ops)
+	if err != nil {
+		r.Err, r.ErrKind = err.Error(), errKind(err)
+	}
+	r.Seq = seq
+	if err := p.conn.Send(r); err != nil {
+		e.log.Debug("forward reply lost", "peer", p.id, "err", err)
+	}
+}
+
+func errKind(err error) string {
+	switch {
+	case errors.Is(err, ErrBadInput):
+		return "bad_input"
+	case errors.Is(err, ErrRefused):
+		return "refused"
+	case errors.Is(err, ErrNotLoggedOn):
+		return "not_logged_on"
+	case errors.Is(err, store.ErrDiskFull):
+		return "disk_full"
+	}
+	return "internal"
+}
+
+func kindErr(kind, msg string) error {
+	switch kind {
+	case "bad_input":
+		return fmt.Errorf("%w: %s", ErrBadInput, msg)
+	case "refused":
+		return fmt.Errorf("%w: %s", ErrRefused, msg)
+	case "not_logged_on":
+		return fmt.Errorf("%w: %s", ErrNoActive, msg)
+	case "disk_full":
+		return fmt.Errorf("%w: %s", store.ErrDiskFull, msg)
+	}
+	return errors.New(msg)
+}

@@ -1,0 +1,264 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"consoled/replication/store"
+	"consoled/replication/wire"
+)
+
+// The backup's side: joining the active, applying its stream, forwarding
+// the operator's edits.
+
+// ErrNoActive: a backup's edit could not reach the active.
+var ErrNoActive = errors.New("no active server reachable for the show")
+
+// follow joins p, the active of the show this console is logged on to, and
+// applies its stream until the connection or the session ends. joined is
+// called once the copy is complete (after a snapshot or the catch-up).
+func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(error)) error {
+	once := func(err error) {
+		if joined != nil {
+			joined(err)
+			joined = nil
+		}
+	}
+	defer func() { once(fmt.Errorf("lost the connection to %s while joining", p.id)) }()
+	// Drop what an earlier join on this connection left in the inbox.
+	for len(p.inbox) > 0 {
+		<-p.inbox
+	}
+	e.mu.RLock()
+	sh := e.show
+	e.mu.RUnlock()
+	if sh == nil {
+		return ErrNotLoggedOn
+	}
+	mine := sh.Lineage()
+	if err := p.conn.Send(&wire.Join{Show: show, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
+		return err
+	}
+	next := func() (wire.Msg, error) {
+		select {
+		case m := <-p.inbox:
+			return m, nil
+		case <-p.done:
+			return nil, fmt.Errorf("connection to %s lost", p.id)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	m, err := next()
+	if err != nil {
+		return err
+	}
+	reply, ok := m.(*wire.JoinReply)
+	if !ok {
+		return fmt.Errorf("expected a join reply from %s, got %s", p.id, m.Type())
+	}
+	activeEpochs := fromWireEpochs(reply.Epochs)
+	switch reply.Mode {
+	case wire.JoinRefused:
+		err := fmt.Errorf("%w: %s", ErrRefused, reply.Reason)
+		once(err)
+		return err
+	case wire.JoinSnapshot:
+		e.setSyncing(true)
+		err := e.takeSnapshot(ctx, p, show, mine)
+		e.setSyncing(false)
+		if err != nil {
+			once(err)
+			return err
+		}
+	case wire.JoinCatchUp, wire.JoinUpToDate:
+	default:
+		return fmt.Errorf("unknown join mode %d from %s", reply.Mode, p.id)
+	}
+	e.mu.Lock()
+	if e.show == nil || e.show.Name() != show {
+		e.mu.Unlock()
+		return ErrNotLoggedOn
+	}
+	sh = e.show
+	e.role = RoleBackup
+	e.following = p
+	e.mu.Unlock()
+	e.roleChanged()
+	if sh.Lineage().Seq >= reply.Seq {
+		once(nil)
+	} else {
+		e.setSyncing(true)
+	}
+	defer func() {
+		e.setSyncing(false)
+		e.mu.Lock()
+		if e.following == p {
+			e.following = nil
+		}
+		e.mu.Unlock()
+	}()
+	for {
+		m, err := next()
+		if err != nil {
+			return err
+		}
+		batch, ok := m.(*wire.Edits)
+		if !ok {
+			return fmt.Errorf("expected edits from %s, got %s", p.id, m.Type())
+		}
+		last, err := e.applyStream(sh, activeEpochs, batch.Edits)
+		if err != nil {
+			return err
+		}
+		if err := p.conn.Send(&wire.Ack{Seq: last}); err != nil {
+			return err
+		}
+		if last >= reply.Seq && joined != nil {
+			e.setSyncing(false)
+			once(nil)
+		}
+	}
+}
+
+// applyStream applies the active's edits durably, adopting the active's
+// epochs as the stream enters them, and returns the last seq applied.
+func (e *Engine) applyStream(sh *store.Show, epochs []store.Epoch, edits []wire.Edit) (uint64, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.show != sh {
+		return 0, ErrNotLoggedOn
+	}
+	for len(edits) > 0 {
+		// One Apply per run of edits in the same epoch.
+		n := 1
+		for n < len(edits) && edits[n].Epoch == edits[0].Epoch {
+			n++
+		}
+		if err := adoptEpochs(sh, epochs, edits[0].Seq); err != nil {
+			return 0, err
+		}
+		run := make([]store.Edit, n)
+		for i, w := range edits[:n] {
+			run[i] = store.Edit{Seq: w.Seq, Epoch: w.Epoch, Op: store.Op{Key: w.Key, Value: w.Value, Delete: w.Delete}}
+		}
+		if err := sh.Apply(run); err != nil {
+			return 0, err
+		}
+		edits = edits[n:]
+	}
+	e.bumpSeq()
+	return sh.Lineage().Seq, nil
+}
+
+// adoptEpochs makes the copy's epoch history the active's, up to the epoch
+// that holds seq. The join checked the copy is a prefix of the active's, so
+// this only adds epochs (and the ShowID, for an empty copy).
+func adoptEpochs(sh *store.Show, active []store.Epoch, seq uint64) error {
+	want := active
+	for i, ep := range active {
+		if ep.FirstSeq > seq {
+			want = active[:i]
+			break
+		}
+	}
+	cur := sh.Lineage()
+	if slices.Equal(cur.Epochs, want) {
+		return nil
+	}
+	return sh.SetLineage(store.Lineage{ShowID: cur.ShowID, Epochs: want, Seq: cur.Seq})
+}
+
+// takeSnapshot receives the active's copy and switches it in. The old copy
+// is archived unless it is a strict prefix of the new one.
+func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine store.Lineage) error {
+	dir, lin, err := e.receiveSnapshot(ctx, p, show)
+	if err != nil {
+		return err
+	}
+	cmp := Compare(mine, lin)
+	o := store.InstallOptions{Console: e.id}
+	if cmp.Relation != APrefix && cmp.Relation != Same {
+		o.Archive = true
+		o.Why = fmt.Sprintf("replaced by the copy of active %s (%s", p.id, cmp.Relation)
+		if cmp.Relation == Diverged {
+			o.Why += fmt.Sprintf(" after seq %d", cmp.Common)
+		}
+		o.Why += ")"
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.show == nil || e.show.Name() != show {
+		return ErrNotLoggedOn
+	}
+	if err := e.show.Close(); err != nil {
+		e.log.Warn("closing the old copy", "err", err)
+	}
+	e.show = nil
+	ierr := e.st.Install(show, dir, o)
+	sh, err := e.st.OpenShow(show, true)
+	if err != nil {
+		e.role = RoleOff
+		return fmt.Errorf("reopening %s after the transfer: %w", show, err)
+	}
+	e.show = sh
+	if ierr != nil {
+		return ierr
+	}
+	return nil
+}
+
+// forward sends the operator's edit to the active and returns once the
+// active acknowledged it and this copy holds it too, so a get right after a
+// set on the same console sees the edit.
+func (e *Engine) forward(ctx context.Context, p *peer, ops []store.Op) (uint64, error) {
+	e.net.mu.Lock()
+	e.net.reqID++
+	id := e.net.reqID
+	e.net.mu.Unlock()
+	ch := make(chan *wire.ForwardReply, 1)
+	p.fwdMu.Lock()
+	p.fwd[id] = ch
+	p.fwdMu.Unlock()
+	defer func() {
+		p.fwdMu.Lock()
+		delete(p.fwd, id)
+		p.fwdMu.Unlock()
+	}()
+	w := make([]wire.Op, len(ops))
+	for i, o := range ops {
+		w[i] = wire.Op{Key: o.Key, Value: o.Value, Delete: o.Delete}
+	}
+	if err := p.conn.Send(&wire.Forward{ReqID: id, Ops: w}); err != nil {
+		return 0, fmt.Errorf("%w: sending to %s: %v", ErrNoActive, p.id, err)
+	}
+	var r *wire.ForwardReply
+	select {
+	case r = <-ch:
+	case <-p.done:
+		return 0, fmt.Errorf("%w: connection to %s lost before it confirmed the edit", ErrNoActive, p.id)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if r.Err != "" {
+		return 0, kindErr(r.ErrKind, r.Err)
+	}
+	for {
+		wake := e.seqChanged()
+		e.mu.RLock()
+		sh := e.show
+		e.mu.RUnlock()
+		if sh == nil || sh.Lineage().Seq >= r.Seq {
+			return r.Seq, nil
+		}
+		select {
+		case <-wake:
+		case <-p.done:
+			return r.Seq, nil // acknowledged by the active; ours follows on rejoin
+		case <-ctx.Done():
+			return r.Seq, nil
+		}
+	}
+}

@@ -1,0 +1,633 @@
+// Package replication is the engine that decides a console's role for a show
+// and moves edits between the store and the other consoles of the show
+// network. It knows nothing of buttons or LEDs: the firmware turns its
+// Status into the front panel.
+//
+// Files: engine.go (roles, launch, log-off, edits, status), peers.go
+// (connections and heartbeats), active.go (serving backups), backup.go
+// (following the active), snapshot.go (full copies), lineage.go (comparing
+// copies).
+package replication
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jonboulle/clockwork"
+
+	"consoled/replication/store"
+	"consoled/replication/wire"
+)
+
+// Role is what this console is for its show.
+type Role string
+
+const (
+	RoleOff     Role = "off"     // logged off
+	RoleActive  Role = "active"  // orders edits for the show
+	RoleBackup  Role = "backup"  // holds a replica, forwards edits to the active
+	RoleSyncing Role = "syncing" // joining: receiving a copy, not yet a usable backup
+)
+
+// Errors the control API maps to exit codes and messages.
+var (
+	// ErrNotLoggedOn: an edit or read needs a launched show.
+	ErrNotLoggedOn = errors.New("not logged on to a show (run: consolectl launch SHOW)")
+	// ErrBadInput wraps validation failures: the caller's input was wrong.
+	ErrBadInput = errors.New("bad input")
+	// ErrRefused wraps refusals by a guard (stale copy, another show running).
+	ErrRefused = errors.New("refused")
+)
+
+// Options configure an Engine.
+type Options struct {
+	// ID is this console's name on the show network. Required.
+	ID string
+	// Store holds the show copies. Required; the engine does not close it.
+	Store *store.Store
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Clock defaults to the real clock.
+	Clock clockwork.Clock
+
+	// Key is the show network's key: only consoles holding it can connect.
+	Key wire.Key
+	// Listen is the peer address to listen on; "" listens nowhere.
+	Listen string
+	// Peers are addresses to keep connections to.
+	Peers []string
+	// Master marks the designated master console (rule 5).
+	Master bool
+	// Ack is when an edit is acknowledged. Default AckOne.
+	Ack AckMode
+	// Heartbeat is how often a State goes to every peer. Default 100 ms.
+	Heartbeat time.Duration
+	// PeerTimeout: a peer silent this long is disconnected. Default 1 s.
+	PeerTimeout time.Duration
+	// JoinWait bounds how long a launch waits to hear from the configured
+	// peers before deciding it is alone. Default 1 s.
+	JoinWait time.Duration
+	// ProtocolVersion is spoken in the handshake. Default
+	// wire.ProtocolVersion; tests set others.
+	ProtocolVersion uint16
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Ack == "" {
+		o.Ack = AckOne
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 100 * time.Millisecond
+	}
+	if o.PeerTimeout <= 0 {
+		o.PeerTimeout = time.Second
+	}
+	if o.JoinWait <= 0 {
+		o.JoinWait = time.Second
+	}
+	if o.ProtocolVersion == 0 {
+		o.ProtocolVersion = wire.ProtocolVersion
+	}
+}
+
+// Engine is one console's replication engine. Its methods are safe for
+// concurrent use.
+type Engine struct {
+	opts  Options
+	id    string
+	st    *store.Store
+	log   *slog.Logger
+	clock clockwork.Clock
+
+	// launchMu serialises launch and log-off.
+	launchMu sync.Mutex
+
+	// mu guards the role and the open show. Edits hold it shared while they
+	// commit, so a log-off waits for edits in flight instead of closing the
+	// show under them.
+	mu            sync.RWMutex
+	role          Role
+	show          *store.Show
+	session       context.Context // ends at log-off
+	endSession    context.CancelFunc
+	following     *peer // the active this backup applies
+	followRunning bool
+	syncing       bool
+
+	linkUp atomic.Bool
+
+	net   network
+	acks  ackSet
+	stats struct {
+		fullSyncs, catchUps atomic.Uint64
+	}
+
+	bcastMu   sync.Mutex
+	seqCh     chan struct{} // closed when the show's seq moves
+	roleCh    chan struct{} // closed when role or show changes
+	changed   chan struct{} // coalesced notifications for the firmware
+	kickCh    chan struct{}
+	netCtx    context.Context
+	netCancel context.CancelFunc
+	started   bool
+}
+
+// New returns an engine that is logged off. Start connects it to the network.
+func New(opts Options) (*Engine, error) {
+	if opts.ID == "" {
+		return nil, fmt.Errorf("replication: console ID is empty")
+	}
+	if opts.Store == nil {
+		return nil, fmt.Errorf("replication: no store")
+	}
+	opts.defaults()
+	e := &Engine{
+		opts:    opts,
+		id:      opts.ID,
+		st:      opts.Store,
+		log:     opts.Logger.With("console", opts.ID),
+		clock:   opts.Clock,
+		role:    RoleOff,
+		seqCh:   make(chan struct{}),
+		roleCh:  make(chan struct{}),
+		changed: make(chan struct{}, 1),
+		kickCh:  make(chan struct{}, 1),
+	}
+	e.linkUp.Store(true)
+	e.acks.links = map[string]*backupLink{}
+	e.acks.changed = make(chan struct{})
+	e.session, e.endSession = context.WithCancel(context.Background())
+	e.endSession()
+	return e, nil
+}
+
+// Start listens for peers, dials the configured ones and runs the engine's
+// housekeeping until Close.
+func (e *Engine) Start() error {
+	e.netCtx, e.netCancel = context.WithCancel(context.Background())
+	if err := e.startNetwork(e.netCtx); err != nil {
+		e.netCancel()
+		return err
+	}
+	e.started = true
+	e.net.wg.Add(1)
+	go func() {
+		defer e.net.wg.Done()
+		e.reconcileLoop(e.netCtx)
+	}()
+	return nil
+}
+
+// Changed receives a value after any change of Status, coalesced: a reader
+// that falls behind sees one notification for many changes, then reads Status.
+func (e *Engine) Changed() <-chan struct{} { return e.changed }
+
+func (e *Engine) notify() {
+	select {
+	case e.changed <- struct{}{}:
+	default:
+	}
+}
+
+// ackSet is the backups an active streams to and how far each confirmed.
+type ackSet struct {
+	mu      sync.Mutex
+	links   map[string]*backupLink
+	changed chan struct{} // closed and replaced on every change
+}
+
+func (a *ackSet) broadcast() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+func (e *Engine) seqChanged() <-chan struct{} {
+	e.bcastMu.Lock()
+	defer e.bcastMu.Unlock()
+	return e.seqCh
+}
+
+func (e *Engine) stateChanged() <-chan struct{} {
+	e.bcastMu.Lock()
+	defer e.bcastMu.Unlock()
+	return e.roleCh
+}
+
+// bumpSeq wakes the streams and waiters after the show's seq moved.
+func (e *Engine) bumpSeq() {
+	e.bcastMu.Lock()
+	close(e.seqCh)
+	e.seqCh = make(chan struct{})
+	e.bcastMu.Unlock()
+	e.notify()
+}
+
+// roleChanged tells peers (through an immediate heartbeat) and the firmware.
+func (e *Engine) roleChanged() {
+	e.bcastMu.Lock()
+	close(e.roleCh)
+	e.roleCh = make(chan struct{})
+	e.bcastMu.Unlock()
+	e.notify()
+	e.kick()
+}
+
+func (e *Engine) kick() {
+	select {
+	case e.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) setSyncing(on bool) {
+	e.mu.Lock()
+	changed := e.syncing != on
+	e.syncing = on
+	e.mu.Unlock()
+	if changed {
+		e.notify()
+	}
+}
+
+// newEpochID mints an epoch ID: random, so two consoles that become active
+// independently never share one.
+func newEpochID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Launch logs on to show: as a backup when a connected console is active for
+// it, else as the active server with a new epoch, creating the show if it
+// does not exist. force overrides the stale-launch guard.
+func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
+	if err := store.ValidateShowName(show); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	e.launchMu.Lock()
+	defer e.launchMu.Unlock()
+	e.mu.RLock()
+	role, cur := e.role, e.show
+	e.mu.RUnlock()
+	if role != RoleOff {
+		if cur != nil && cur.Name() == show {
+			return nil // already logged on: launching again is a no-op, as on the desk
+		}
+		return fmt.Errorf("%w: logged on to show %q; log off first", ErrRefused, cur.Name())
+	}
+	e.waitForPeers(ctx)
+	sh, err := e.st.OpenShow(show, true)
+	if err != nil {
+		return fmt.Errorf("replication: launch %s: %w", show, err)
+	}
+	if p := e.activeFor(show); p != nil {
+		return e.join(ctx, sh, p)
+	}
+	epoch := newEpochID()
+	lin, err := sh.StartEpoch(epoch)
+	if err != nil {
+		sh.Close()
+		return fmt.Errorf("replication: launch %s: %w", show, err)
+	}
+	e.mu.Lock()
+	e.show, e.role = sh, RoleActive
+	e.session, e.endSession = context.WithCancel(context.Background())
+	e.mu.Unlock()
+	e.log.Info("launched show as active", "show", show, "epoch", epoch, "seq", lin.Seq)
+	e.roleChanged()
+	return nil
+}
+
+// join logs on as a backup of p and waits until the copy is complete.
+func (e *Engine) join(ctx context.Context, sh *store.Show, p *peer) error {
+	e.mu.Lock()
+	e.show, e.role = sh, RoleSyncing
+	e.session, e.endSession = context.WithCancel(context.Background())
+	session := e.session
+	e.followRunning = true
+	e.mu.Unlock()
+	e.log.Info("joining show as backup", "show", sh.Name(), "active", p.id, "seq", sh.Lineage().Seq)
+	e.roleChanged()
+	done := make(chan error, 1)
+	go e.runFollow(session, p, sh.Name(), func(err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			e.logoffLocked(context.Background())
+			return fmt.Errorf("replication: join %s via %s: %w", sh.Name(), p.id, err)
+		}
+		return nil
+	case <-ctx.Done():
+		e.logoffLocked(context.Background())
+		return ctx.Err()
+	}
+}
+
+// runFollow follows p until that ends, then looks for the active again.
+func (e *Engine) runFollow(session context.Context, p *peer, show string, joined func(error)) {
+	err := e.follow(session, p, show, joined)
+	if session.Err() == nil {
+		e.log.Warn("stopped following the active", "active", p.id, "err", err)
+	}
+	e.mu.Lock()
+	e.followRunning = false
+	e.mu.Unlock()
+	e.notify()
+	e.kick()
+}
+
+// waitForPeers gives the configured peers up to JoinWait to connect and say
+// what they are, so a launch does not miss an active that is right there.
+func (e *Engine) waitForPeers(ctx context.Context) {
+	if !e.started {
+		return
+	}
+	deadline := e.clock.Now().Add(e.opts.JoinWait)
+	for e.clock.Now().Before(deadline) && ctx.Err() == nil {
+		ready := true
+		for _, a := range e.opts.Peers {
+			e.net.mu.Lock()
+			tried := e.net.tried[a]
+			e.net.mu.Unlock()
+			if !tried {
+				ready = false
+			}
+		}
+		for _, p := range e.connected() {
+			p.mu.Lock()
+			if !p.heard {
+				ready = false
+			}
+			p.mu.Unlock()
+		}
+		if ready {
+			return
+		}
+		select {
+		case <-e.clock.After(10 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// reconcileLoop keeps a backup following the active of its show.
+func (e *Engine) reconcileLoop(ctx context.Context) {
+	t := e.clock.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.kickCh:
+		case <-t.Chan():
+		}
+		e.mu.Lock()
+		if (e.role == RoleBackup || e.role == RoleSyncing) && !e.followRunning && e.show != nil {
+			if p := e.activeFor(e.show.Name()); p != nil {
+				e.followRunning = true
+				go e.runFollow(e.session, p, e.show.Name(), nil)
+			}
+		}
+		e.mu.Unlock()
+	}
+}
+
+// Logoff logs off the show gracefully. Edits in flight finish first.
+func (e *Engine) Logoff(ctx context.Context) error {
+	e.launchMu.Lock()
+	defer e.launchMu.Unlock()
+	return e.logoffLocked(ctx)
+}
+
+func (e *Engine) logoffLocked(ctx context.Context) error {
+	e.mu.Lock()
+	if e.role == RoleOff {
+		e.mu.Unlock()
+		return nil
+	}
+	e.endSession()
+	name, lin := e.show.Name(), e.show.Lineage()
+	err := e.show.Close()
+	e.show = nil
+	e.role = RoleOff
+	e.following = nil
+	e.syncing = false
+	e.mu.Unlock()
+	for _, p := range e.connected() {
+		p.conn.Send(&wire.Leaving{})
+	}
+	e.log.Info("logged off", "show", name, "seq", lin.Seq)
+	e.roleChanged()
+	if err != nil {
+		return fmt.Errorf("replication: log off %s: %w", name, err)
+	}
+	return nil
+}
+
+// ValidateOp checks an edit before it is ordered. Values are text (show
+// objects are JSON on the desks), so they must be valid UTF-8.
+func ValidateOp(op store.Op) error {
+	if err := store.ValidateKey(op.Key); err != nil {
+		return err
+	}
+	if op.Delete {
+		return nil
+	}
+	if err := store.ValidateValue(op.Value); err != nil {
+		return err
+	}
+	if !utf8.Valid(op.Value) {
+		return fmt.Errorf("value of %q is not valid UTF-8 text", op.Key)
+	}
+	return nil
+}
+
+// Submit records edits from this console's operator and returns once they
+// are acknowledged (see AckMode), with the seq of the last one. On a backup
+// the edits go to the active.
+func (e *Engine) Submit(ctx context.Context, ops []store.Op) (uint64, error) {
+	if len(ops) == 0 {
+		return 0, fmt.Errorf("%w: no edits", ErrBadInput)
+	}
+	for _, op := range ops {
+		if err := ValidateOp(op); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrBadInput, err)
+		}
+	}
+	e.mu.RLock()
+	role, p := e.role, e.following
+	var show string
+	if e.show != nil {
+		show = e.show.Name()
+	}
+	e.mu.RUnlock()
+	switch role {
+	case RoleActive:
+		return e.submitActive(ctx, ops)
+	case RoleBackup, RoleSyncing:
+		if p == nil || !p.alive() {
+			p = e.activeFor(show)
+		}
+		if p == nil {
+			return 0, fmt.Errorf("%w %q", ErrNoActive, show)
+		}
+		return e.forward(ctx, p, ops)
+	}
+	return 0, ErrNotLoggedOn
+}
+
+// submitActive orders edits on the active.
+func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, error) {
+	for _, op := range ops {
+		if err := ValidateOp(op); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrBadInput, err)
+		}
+	}
+	e.mu.RLock()
+	if e.role != RoleActive {
+		e.mu.RUnlock()
+		return 0, fmt.Errorf("%w: %s is no longer active", ErrNoActive, e.id)
+	}
+	edits, err := e.show.Append(ops)
+	e.mu.RUnlock()
+	if err != nil {
+		return 0, err
+	}
+	e.bumpSeq()
+	seq := edits[len(edits)-1].Seq
+	return seq, e.waitAcked(ctx, seq)
+}
+
+// Get reads one object of this console's copy.
+func (e *Engine) Get(key string) ([]byte, bool, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.role == RoleOff || e.show == nil {
+		return nil, false, ErrNotLoggedOn
+	}
+	return e.show.Get(key)
+}
+
+// Dump streams every object of this console's copy in key order and returns
+// the show's name, digest and the seq the dump is at.
+func (e *Engine) Dump(fn func(store.Object) error) (show string, digest [32]byte, seq uint64, err error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.role == RoleOff || e.show == nil {
+		return "", digest, 0, ErrNotLoggedOn
+	}
+	digest, seq, err = e.show.Dump(fn)
+	return e.show.Name(), digest, seq, err
+}
+
+// SetLink tells the engine the NIC's carrier changed.
+func (e *Engine) SetLink(up bool) {
+	if e.linkUp.Swap(up) != up {
+		e.log.Info("link changed", "up", up)
+		e.notify()
+	}
+}
+
+// Peer is another console as this one sees it.
+type Peer struct {
+	Console   string `json:"console"`
+	Role      Role   `json:"role"`
+	Show      string `json:"show"`
+	Seq       uint64 `json:"seq"`
+	Connected bool   `json:"connected"`
+}
+
+// Status is a snapshot of the engine's state.
+type Status struct {
+	Console        string
+	Role           Role
+	Show           string
+	ShowID         string
+	Epoch          string
+	Epochs         []store.Epoch
+	Seq            uint64
+	Stale          bool
+	Syncing        bool
+	LinkUp         bool
+	Peers          []Peer
+	Active         string // the active this backup follows
+	Listen         string
+	KeyFingerprint string
+	AuthRefused    int
+	FullSyncs      uint64 // copies sent whole to joining backups
+	CatchUps       uint64 // backups brought up to date with missed edits only
+	ProtocolFaults []string
+}
+
+// Status returns a snapshot.
+func (e *Engine) Status() Status {
+	s := Status{
+		Console:        e.id,
+		LinkUp:         e.linkUp.Load(),
+		Listen:         e.ListenAddr(),
+		KeyFingerprint: e.opts.Key.Fingerprint(),
+		FullSyncs:      e.stats.fullSyncs.Load(),
+		CatchUps:       e.stats.catchUps.Load(),
+	}
+	if e.started {
+		s.Peers = e.peerList()
+		s.ProtocolFaults = e.protocolFaults()
+		e.net.mu.Lock()
+		s.AuthRefused = e.net.refused
+		e.net.mu.Unlock()
+	} else {
+		s.Peers = []Peer{}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	s.Role = e.role
+	s.Syncing = e.syncing || e.role == RoleSyncing
+	if e.following != nil {
+		s.Active = e.following.id
+	}
+	if e.show != nil {
+		lin := e.show.Lineage()
+		s.Show = e.show.Name()
+		s.ShowID = lin.ShowID
+		s.Epochs = lin.Epochs
+		s.Seq = lin.Seq
+		if n := len(lin.Epochs); n > 0 {
+			s.Epoch = lin.Epochs[n-1].ID
+		}
+	}
+	return s
+}
+
+// Close logs off and leaves the network.
+func (e *Engine) Close() error {
+	err := e.Logoff(context.Background())
+	if e.netCancel != nil {
+		e.netCancel()
+		if e.net.ln != nil {
+			e.net.ln.Close()
+		}
+		for _, p := range e.connected() {
+			p.conn.Close()
+		}
+		e.net.wg.Wait()
+		e.netCancel = nil
+	}
+	return err
+}

@@ -1,0 +1,491 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"consoled/replication/store"
+	"consoled/replication/wire"
+)
+
+// peer is one authenticated connection to another console. Every console
+// keeps one to each console it knows; both ends send their State as a
+// heartbeat, and the show's traffic (joins, edits, acks, forwarded edits)
+// runs over the same connection.
+type peer struct {
+	e      *Engine
+	id     string
+	conn   *wire.Conn
+	dialed bool   // this console opened the connection
+	addr   string // where it was dialed, or where it came from
+	done   chan struct{}
+
+	mu    sync.Mutex
+	state wire.State
+	heard bool // a State has arrived
+	seen  time.Time
+
+	// inbox takes the messages of a join (JoinReply, Edits, Snap*) for the
+	// follower; the reader blocks on it, which is the flow control.
+	inbox chan wire.Msg
+
+	fwdMu sync.Mutex
+	fwd   map[uint64]chan *wire.ForwardReply
+
+	serveMu     sync.Mutex
+	cancelServe context.CancelFunc // the active's service of this peer's join
+}
+
+func (p *peer) State() wire.State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+func (p *peer) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// knownPeer is what the status page lists: every console seen since start.
+type knownPeer struct {
+	state     wire.State
+	connected bool
+}
+
+// network is the engine's side of the show network.
+type network struct {
+	tls *wire.TLS
+	ln  net.Listener
+
+	mu    sync.Mutex
+	peers map[string]*peer     // connected, by console ID
+	known map[string]knownPeer // ever seen, by console ID
+
+	refused  int // connections refused for authentication
+	faultMu  sync.Mutex
+	faults   map[string]faultNote // protocol faults by peer address
+	wg       sync.WaitGroup
+	reqID    uint64
+	dialAddr map[string]bool
+	tried    map[string]bool // configured addresses dialed at least once
+}
+
+type faultNote struct {
+	msg string
+	at  time.Time
+}
+
+// startNetwork listens and dials the configured peers. It returns at once.
+func (e *Engine) startNetwork(ctx context.Context) error {
+	n := &e.net
+	n.peers = map[string]*peer{}
+	n.known = map[string]knownPeer{}
+	n.faults = map[string]faultNote{}
+	n.dialAddr = map[string]bool{}
+	n.tried = map[string]bool{}
+	t, err := wire.NewTLS(e.opts.Key, e.id)
+	if err != nil {
+		return err
+	}
+	n.tls = t
+	if e.opts.Listen != "" {
+		ln, err := net.Listen("tcp", e.opts.Listen)
+		if err != nil {
+			return fmt.Errorf("replication: listen %s: %w", e.opts.Listen, err)
+		}
+		n.ln = ln
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			e.acceptLoop(ctx, ln)
+		}()
+	}
+	for _, a := range e.opts.Peers {
+		e.dial(ctx, a)
+	}
+	return nil
+}
+
+// ListenAddr is the peer listener's address, or "" without one.
+func (e *Engine) ListenAddr() string {
+	if e.net.ln == nil {
+		return ""
+	}
+	return e.net.ln.Addr().String()
+}
+
+func (e *Engine) hello() wire.Hello {
+	return wire.Hello{
+		Version: e.opts.ProtocolVersion,
+		Console: e.id,
+		Listen:  e.ListenAddr(),
+		Master:  e.opts.Master,
+		KeyFP:   e.opts.Key.Fingerprint(),
+	}
+}
+
+func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				e.log.Error("peer listener stopped", "err", err)
+			}
+			return
+		}
+		e.net.wg.Add(1)
+		go func() {
+			defer e.net.wg.Done()
+			c, err := wire.Server(ctx, nc, e.net.tls.Server())
+			if err != nil {
+				e.connFailed(nc.RemoteAddr().String(), err)
+				return
+			}
+			e.handshake(ctx, c, false, nc.RemoteAddr().String())
+		}()
+	}
+}
+
+// dial keeps a connection to addr: it reconnects whenever the peer there
+// is not connected, backing off up to 2 s.
+func (e *Engine) dial(ctx context.Context, addr string) {
+	e.net.mu.Lock()
+	if e.net.dialAddr[addr] {
+		e.net.mu.Unlock()
+		return
+	}
+	e.net.dialAddr[addr] = true
+	e.net.mu.Unlock()
+	e.net.wg.Add(1)
+	go func() {
+		defer e.net.wg.Done()
+		backoff := 50 * time.Millisecond
+		for ctx.Err() == nil {
+			if p := e.peerAt(addr); p != nil {
+				select {
+				case <-p.done:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			c, err := wire.Dial(dctx, addr, e.net.tls.Client())
+			cancel()
+			kept := false
+			if err == nil {
+				kept = e.handshake(ctx, c, true, addr)
+			} else {
+				e.connFailed(addr, err)
+			}
+			e.net.mu.Lock()
+			e.net.tried[addr] = true
+			e.net.mu.Unlock()
+			if kept {
+				backoff = 50 * time.Millisecond
+				continue
+			}
+			select {
+			case <-e.clock.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 2*time.Second)
+		}
+	}()
+}
+
+// peerAt returns the connected peer dialed at addr.
+func (e *Engine) peerAt(addr string) *peer {
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	for _, p := range e.net.peers {
+		if p.dialed && p.addr == addr {
+			return p
+		}
+	}
+	return nil
+}
+
+// connFailed logs a connection that did not get through, counting the ones
+// refused for authentication and noting protocol faults for the panel.
+func (e *Engine) connFailed(addr string, err error) {
+	switch {
+	case errors.Is(err, wire.ErrAuth):
+		e.net.mu.Lock()
+		e.net.refused++
+		e.net.mu.Unlock()
+		e.log.Warn("peer refused: not authenticated", "addr", addr, "err", err)
+		e.notify()
+	case errors.Is(err, wire.ErrIncompatibleVersion), errors.Is(err, wire.ErrDuplicateConsole):
+		e.net.faultMu.Lock()
+		e.net.faults[addr] = faultNote{msg: err.Error(), at: e.clock.Now()}
+		e.net.faultMu.Unlock()
+		e.log.Error("peer refused", "addr", addr, "err", err)
+		e.notify()
+	default:
+		e.log.Debug("peer connection failed", "addr", addr, "err", err)
+	}
+}
+
+// handshake runs the protocol handshake and registers the peer. It reports
+// whether the connection was kept.
+func (e *Engine) handshake(ctx context.Context, c *wire.Conn, dialed bool, addr string) bool {
+	h, err := wire.Handshake(c, e.hello(), 5*time.Second)
+	if err != nil {
+		c.Close()
+		e.connFailed(addr, err)
+		return false
+	}
+	e.net.faultMu.Lock()
+	delete(e.net.faults, addr)
+	e.net.faultMu.Unlock()
+	return e.addPeer(ctx, c, h, dialed, addr)
+}
+
+// addPeer registers a connection. Two consoles that dial each other end up
+// with two connections; both keep the one opened by the console with the
+// smaller ID, so they agree without talking about it.
+func (e *Engine) addPeer(ctx context.Context, c *wire.Conn, h wire.Hello, dialed bool, addr string) bool {
+	p := &peer{
+		e: e, id: h.Console, conn: c, dialed: dialed, addr: addr,
+		done:  make(chan struct{}),
+		inbox: make(chan wire.Msg, 16),
+		fwd:   map[uint64]chan *wire.ForwardReply{},
+		seen:  e.clock.Now(),
+		state: wire.State{Console: h.Console, Role: string(RoleOff), Master: h.Master},
+	}
+	preferred := func(q *peer) bool { return q.dialed == (e.id < q.id) }
+	e.net.mu.Lock()
+	if old := e.net.peers[p.id]; old != nil {
+		if !preferred(p) || preferred(old) {
+			e.net.mu.Unlock()
+			c.Close()
+			return false
+		}
+		old.conn.Close()
+	}
+	e.net.peers[p.id] = p
+	e.net.known[p.id] = knownPeer{state: p.state, connected: true}
+	e.net.mu.Unlock()
+	e.log.Info("peer connected", "peer", p.id, "addr", addr, "dialed", dialed)
+
+	e.net.wg.Add(2)
+	go func() {
+		defer e.net.wg.Done()
+		e.readLoop(ctx, p)
+	}()
+	go func() {
+		defer e.net.wg.Done()
+		e.heartbeat(ctx, p)
+	}()
+	e.notify()
+	e.kick()
+	return true
+}
+
+func (e *Engine) removePeer(p *peer, err error) {
+	e.net.mu.Lock()
+	if e.net.peers[p.id] == p {
+		delete(e.net.peers, p.id)
+		k := e.net.known[p.id]
+		k.connected = false
+		e.net.known[p.id] = k
+	}
+	e.net.mu.Unlock()
+	p.conn.Close()
+	close(p.done)
+	p.serveMu.Lock()
+	if p.cancelServe != nil {
+		p.cancelServe()
+	}
+	p.serveMu.Unlock()
+	e.dropBackup(p)
+	e.log.Info("peer disconnected", "peer", p.id, "err", err)
+	e.notify()
+	e.kick()
+}
+
+// readLoop reads one peer's messages until the connection ends or falls
+// silent for PeerTimeout.
+func (e *Engine) readLoop(ctx context.Context, p *peer) {
+	var err error
+	defer func() { e.removePeer(p, err) }()
+	for ctx.Err() == nil {
+		p.conn.SetReadDeadline(time.Now().Add(e.opts.PeerTimeout))
+		var m wire.Msg
+		m, err = p.conn.ReadMsg()
+		if err != nil {
+			if errors.Is(err, wire.ErrMalformed) {
+				// Only a peer with the key can send; still, never trust it.
+				e.log.Error("malformed message from peer", "peer", p.id, "err", err)
+			}
+			return
+		}
+		p.mu.Lock()
+		p.seen = e.clock.Now()
+		p.mu.Unlock()
+		switch m := m.(type) {
+		case *wire.State:
+			p.mu.Lock()
+			changed := !p.heard || p.state.Role != m.Role || p.state.Show != m.Show || p.state.Leaving != m.Leaving
+			p.state = *m
+			p.heard = true
+			p.mu.Unlock()
+			e.net.mu.Lock()
+			if e.net.peers[p.id] == p {
+				e.net.known[p.id] = knownPeer{state: *m, connected: true}
+			}
+			e.net.mu.Unlock()
+			if changed {
+				e.notify()
+				e.kick()
+			}
+		case *wire.Join:
+			e.startServing(ctx, p, m)
+		case *wire.Ack:
+			e.onAck(p, m.Seq)
+		case *wire.Forward:
+			e.net.wg.Add(1)
+			go func() {
+				defer e.net.wg.Done()
+				e.serveForward(ctx, p, m)
+			}()
+		case *wire.ForwardReply:
+			p.fwdMu.Lock()
+			ch := p.fwd[m.ReqID]
+			delete(p.fwd, m.ReqID)
+			p.fwdMu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		case *wire.Leaving:
+			p.mu.Lock()
+			p.state.Leaving = true
+			p.mu.Unlock()
+			e.kick()
+		case *wire.JoinReply, *wire.Edits, *wire.SnapBegin, *wire.SnapFile, *wire.SnapChunk, *wire.SnapEnd:
+			select {
+			case p.inbox <- m:
+			case <-ctx.Done():
+				return
+			}
+		case *wire.Error:
+			e.log.Warn("peer reported an error", "peer", p.id, "kind", m.Kind, "msg", m.Msg)
+		default:
+			e.log.Warn("unexpected message from peer", "peer", p.id, "type", m.Type())
+		}
+	}
+}
+
+// heartbeat sends this console's State every Heartbeat.
+func (e *Engine) heartbeat(ctx context.Context, p *peer) {
+	t := e.clock.NewTicker(e.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		st := e.stateMsg()
+		if err := p.conn.Send(&st); err != nil {
+			p.conn.Close()
+			return
+		}
+		select {
+		case <-t.Chan():
+		case <-e.stateChanged():
+		case <-p.done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (e *Engine) stateMsg() wire.State {
+	st := e.Status()
+	return wire.State{
+		Console: e.id,
+		Role:    string(st.Role),
+		Show:    st.Show,
+		ShowID:  st.ShowID,
+		Epochs:  toWireEpochs(st.Epochs),
+		Seq:     st.Seq,
+		Stale:   st.Stale,
+		Master:  e.opts.Master,
+	}
+}
+
+// connected returns the connected peers, sorted by ID.
+func (e *Engine) connected() []*peer {
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	out := make([]*peer, 0, len(e.net.peers))
+	for _, p := range e.net.peers {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// activeFor returns a connected peer that is active for show.
+func (e *Engine) activeFor(show string) *peer {
+	for _, p := range e.connected() {
+		if st := p.State(); st.Role == string(RoleActive) && st.Show == show && !st.Leaving {
+			return p
+		}
+	}
+	return nil
+}
+
+func (e *Engine) peerList() []Peer {
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	out := []Peer{}
+	for id, k := range e.net.known {
+		out = append(out, Peer{Console: id, Role: Role(k.state.Role), Show: k.state.Show, Seq: k.state.Seq, Connected: k.connected})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Console < out[j].Console })
+	return out
+}
+
+func (e *Engine) protocolFaults() []string {
+	e.net.faultMu.Lock()
+	defer e.net.faultMu.Unlock()
+	var out []string
+	now := e.clock.Now()
+	for addr, f := range e.net.faults {
+		// A peer that keeps trying keeps the fault fresh; one that went away
+		// lets it fade.
+		if now.Sub(f.at) > 30*time.Second {
+			delete(e.net.faults, addr)
+			continue
+		}
+		out = append(out, f.msg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func toWireEpochs(eps []store.Epoch) []wire.Epoch {
+	out := make([]wire.Epoch, len(eps))
+	for i, e := range eps {
+		out[i] = wire.Epoch{ID: e.ID, FirstSeq: e.FirstSeq}
+	}
+	return out
+}
+
+func fromWireEpochs(eps []wire.Epoch) []store.Epoch {
+	out := make([]store.Epoch, len(eps))
+	for i, e := range eps {
+		out[i] = store.Epoch{ID: e.ID, FirstSeq: e.FirstSeq}
+	}
+	return out
+}

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// A full sync replaces a copy without ever leaving less than one complete
+// copy on disk:
+//
+//	DIR/shows/.incoming-<name>-<hex>/  being received; removed at Open
+//	DIR/shows/.ready-<name>-<hex>/     received, synced and checked
+//	DIR/shows/<name>/                  the live copy
+//	DIR/archives/<name>-<time>-<hex>/  kept copies (never deleted by the store)
+//
+// Install renames the live copy away (to the archives, or aside to be
+// deleted when nothing is lost by it), then renames the ready copy in. A
+// crash between the two leaves no live copy but a ready one, which Open puts
+// in place; a crash earlier leaves the old copy live and the ready one is
+// dropped (the next join sends it again).
+
+const (
+	incomingPrefix = ".incoming-"
+	readyPrefix    = ".ready-"
+	oldPrefix      = ".old-"
+	archiveMeta    = "ARCHIVE.json"
+)
+
+// Checkpoint writes a consistent copy of the show into dir (which must not
+// exist) and returns the lineage it holds. Files are hard links where the
+// file system allows, so it is cheap and takes little space.
+func (sh *Show) Checkpoint(dir string) (Lineage, error) {
+	if err := sh.enter(); err != nil {
+		return Lineage{}, err
+	}
+	defer sh.leave()
+	// Under the write lock no edit lands between the copy and the lineage
+	// read, so the lineage is exactly the checkpoint's.
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	if err := sh.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return Lineage{}, fmt.Errorf("store: show %s: checkpoint: %w", sh.name, err)
+	}
+	return sh.Lineage(), nil
+}
+
+// IncomingDir returns a fresh directory path for receiving a copy of show
+// name. The caller creates and fills it, then calls Install.
+func (s *Store) IncomingDir(name string) (string, error) {
+	if err := ValidateShowName(name); err != nil {
+		return "", err
+	}
+	return s.showDir(incomingPrefix + name + "-" + randomHex(4)), nil
+}
+
+// Archive describes a kept copy.
+type Archive struct {
+	Name    string    `json:"name"`    // directory name under DIR/archives
+	Show    string    `json:"show"`    // the show it was a copy of
+	ShowID  string    `json:"show_id"` //
+	Seq     uint64    `json:"seq"`     // edits it holds
+	Epochs  []Epoch   `json:"epochs"`  //
+	Console string    `json:"console"` // the console it was kept on
+	Time    time.Time `json:"time"`    // when it was kept
+	Why     string    `json:"why"`     // why it was replaced
+}
+
+// InstallOptions say what happens to the copy being replaced.
+type InstallOptions struct {
+	// Archive keeps the current copy as an archive. Leave it false only when
+	// the current copy is a strict prefix of the incoming one (nothing in it
+	// is missing from the new copy).
+	Archive bool
+	Why     string // recorded in the archive
+	Console string // recorded in the archive
+}
+
+// Install makes the complete copy in dir (from IncomingDir, every file
+// synced) the live copy of show name. The show must not be open.
+func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+			err = fmt.Errorf("store: install show %s: %w", name, err)
+		}
+	}()
+	if filepath.Dir(dir) != filepath.Join(s.dir, "shows") || !strings.HasPrefix(filepath.Base(dir), incomingPrefix+name+"-") {
+		return fmt.Errorf("%s is not an incoming directory of this store", dir)
+	}
+	s.mu.Lock()
+	open := s.shows[name] != nil
+	s.mu.Unlock()
+	if open {
+		return errors.New("the show is open; close it first")
+	}
+	// Check the copy is a whole show before anything moves.
+	db, err := pebble.Open(dir, s.pebbleOptions(name, true))
+	if err != nil {
+		return fmt.Errorf("incoming copy: %w", err)
+	}
+	lin, err := loadLineage(db)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("incoming copy: %w", err)
+	}
+	if err := syncTree(dir); err != nil {
+		return err
+	}
+	ready := s.showDir(readyPrefix + name + "-" + randomHex(4))
+	if err := os.Rename(dir, ready); err != nil {
+		return err
+	}
+	showsDir := filepath.Join(s.dir, "shows")
+	if err := syncDir(showsDir); err != nil {
+		return err
+	}
+	live := s.showDir(name)
+	if _, err := os.Stat(live); err == nil {
+		if o.Archive {
+			if _, err := s.archive(name, live, o.Why, o.Console); err != nil {
+				os.RemoveAll(ready)
+				return err
+			}
+		} else {
+			old := s.showDir(oldPrefix + name + "-" + randomHex(4))
+			if err := os.Rename(live, old); err != nil {
+				os.RemoveAll(ready)
+				return err
+			}
+			defer os.RemoveAll(old)
+		}
+	}
+	if err := os.Rename(ready, live); err != nil {
+		return err
+	}
+	if err := syncDir(showsDir); err != nil {
+		return err
+	}
+	s.log.Info("store: installed a new copy", "show", name, "seq", lin.Seq, "archived_old", o.Archive)
+	return nil
+}
+
+// archive moves the copy at dir into DIR/archives with its description.
+func (s *Store) archive(name, dir, why, console string) (Archive, error) {
+	a := Archive{Show: name, Console: console, Time: time.Now().UTC(), Why: why}
+	if db, err := pebble.Open(dir, s.pebbleOptions(name, true)); err == nil {
+		if lin, err := loadLineage(db); err == nil {
+			a.ShowID, a.Seq, a.Epochs = lin.ShowID, lin.Seq, lin.Epochs
+		}
+		db.Close()
+	}
+	archDir := filepath.Join(s.dir, "archives")
+	if err := os.MkdirAll(archDir, 0o750); err != nil {
+		return a, err
+	}
+	a.Name = fmt.Sprintf("%s-%s-%s", name, a.Time.Format("20060102T150405Z"), randomHex(2))
+	meta, _ := json.MarshalIndent(a, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, archiveMeta), meta, 0o640); err != nil {
+		return a, err
+	}
+	if err := os.Rename(dir, filepath.Join(archDir, a.Name)); err != nil {
+		return a, err
+	}
+	if err := syncDir(archDir); err != nil {
+		return a, err
+	}
+	s.log.Warn("store: kept the old copy as an archive", "show", name, "archive", a.Name, "seq", a.Seq, "why", why)
+	return a, nil
+}
+
+// Archives lists the kept copies, oldest first.
+func (s *Store) Archives() ([]Archive, error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "archives"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list archives: %w", err)
+	}
+	var out []Archive
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(s.dir, "archives", e.Name(), archiveMeta))
+		if err != nil {
+			continue
+		}
+		var a Archive
+		if json.Unmarshal(b, &a) == nil {
+			a.Name = e.Name()
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b Archive) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+// recoverInstalls finishes or rolls back replacements a crash interrupted.
+func recoverInstalls(showsDir string) error {
+	entries, err := os.ReadDir(showsDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		path := filepath.Join(showsDir, n)
+		switch {
+		case strings.HasPrefix(n, incomingPrefix), strings.HasPrefix(n, oldPrefix):
+			if err := os.RemoveAll(path); err != nil {
+				return err
+			}
+		case strings.HasPrefix(n, readyPrefix):
+			rest := strings.TrimPrefix(n, readyPrefix)
+			i := strings.LastIndex(rest, "-")
+			if i <= 0 {
+				continue
+			}
+			live := filepath.Join(showsDir, rest[:i])
+			if _, err := os.Stat(live); errors.Is(err, os.ErrNotExist) {
+				if err := os.Rename(path, live); err != nil {
+					return err
+				}
+			} else if err := os.RemoveAll(path); err != nil {
+				return err
+			}
+		}
+	}
+	return syncDir(showsDir)
+}
+
+// syncTree fsyncs every file in dir and dir itself.
+func syncTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			f, err := os.Open(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return err
+			}
+			err = f.Sync()
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return syncDir(dir)
+}

@@ -1,0 +1,285 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Keys inside a show's Pebble DB. Objects sort by their own key under "o/",
+// so iterating the prefix is the byte-wise key order the digest needs.
+var (
+	keyLineage = []byte("m/lineage") // ShowID and epochs (lineage.go)
+	keySeq     = []byte("m/seq")     // last applied seq, 8 bytes big-endian
+	objLower   = []byte("o/")
+	objUpper   = []byte("o0") // '0' follows '/'
+)
+
+func objKey(key string) []byte { return append([]byte("o/"), key...) }
+
+type Op struct {
+	Key    string
+	Value  []byte
+	Delete bool
+}
+
+// Edit is a change as recorded in the edit log. Epoch is the epoch current
+// when it was ordered.
+type Edit struct {
+	Seq   uint64
+	Epoch string
+	Op
+}
+
+// Show is one open show. It is safe for concurrent use.
+type Show struct {
+	st   *Store
+	name string
+	db   *pebble.DB
+	refs int // guarded by st.mu
+
+	// wmu orders writes: seqs are assigned and batches applied under it, so
+	// seq order is commit order. Fsyncs are awaited outside it, which lets
+	// Pebble sync the WAL once for all the callers queued meanwhile.
+	wmu    sync.Mutex
+	failed error // guarded by wmu: a write whose durability is unknown
+
+	// lmu guards lin; it is never held during I/O, so Lineage is cheap.
+	// lin changes only under wmu too, so a writer may read it under wmu alone.
+	lmu sync.Mutex
+	lin Lineage
+
+	// Pebble panics when used after Close, so every call counts itself in
+	// ops and Close waits for them.
+	life   sync.Mutex
+	closed bool
+	ops    sync.WaitGroup
+}
+
+func openShow(s *Store, name, dir string) (*Show, error) {
+	db, err := pebble.Open(dir, s.pebbleOptions(name, true))
+	if err != nil {
+		return nil, fmt.Errorf("store: open show %s: %w", name, err)
+	}
+	lin, err := loadLineage(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open show %s: %w", name, err)
+	}
+	return &Show{st: s, name: name, db: db, refs: 1, lin: lin}, nil
+}
+
+func (sh *Show) Name() string { return sh.name }
+
+// Lineage returns a copy of the show's lineage. Seq counts every edit applied;
+// under group commit it may include edits whose fsync is still in flight (their
+// Append has not returned yet).
+func (sh *Show) Lineage() Lineage {
+	sh.lmu.Lock()
+	defer sh.lmu.Unlock()
+	l := sh.lin
+	l.Epochs = slices.Clone(l.Epochs)
+	return l
+}
+
+func (sh *Show) enter() error {
+	sh.life.Lock()
+	defer sh.life.Unlock()
+	if sh.closed {
+		return fmt.Errorf("store: show %s: %w", sh.name, ErrClosed)
+	}
+	sh.ops.Add(1)
+	return nil
+}
+
+func (sh *Show) leave() { sh.ops.Done() }
+
+// Close releases this reference to the show (see Store.OpenShow).
+func (sh *Show) Close() error { return sh.st.release(sh) }
+
+func (sh *Show) shutdown() error {
+	sh.life.Lock()
+	sh.closed = true
+	sh.life.Unlock()
+	sh.ops.Wait()
+	if err := sh.db.Close(); err != nil {
+		return fmt.Errorf("store: close show %s: %w", sh.name, err)
+	}
+	return nil
+}
+
+func validateOp(op Op) error {
+	if err := ValidateKey(op.Key); err != nil {
+		return err
+	}
+	if op.Delete {
+		return nil
+	}
+	return ValidateValue(op.Value)
+}
+
+// Append orders ops as new edits of the current epoch: it assigns seqs
+// Seq+1.., writes the objects, the edit log and the seq in one synced batch,
+// and returns once they are durable. Any invalid op, a missing epoch or too
+// little free disk refuses the whole call and writes nothing. A Delete op's
+// Value is ignored.
+func (sh *Show) Append(ops []Op) ([]Edit, error) {
+	for _, op := range ops {
+		if err := validateOp(op); err != nil {
+			return nil, err
+		}
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	edits := make([]Edit, len(ops))
+	err := sh.commit(ops, func(lin *Lineage) error {
+		if len(lin.Epochs) == 0 {
+			return fmt.Errorf("store: show %s: no epoch to stamp edits with (StartEpoch first)", sh.name)
+		}
+		epoch := lin.Epochs[len(lin.Epochs)-1].ID
+		for i, op := range ops {
+			if op.Delete {
+				op.Value = nil
+			}
+			edits[i] = Edit{Seq: lin.Seq + 1 + uint64(i), Epoch: epoch, Op: op}
+		}
+		return nil
+	}, edits)
+	if err != nil {
+		return nil, err
+	}
+	return edits, nil
+}
+
+// Apply records edits ordered elsewhere (a backup applying the active's
+// stream), with the same validation and durability as Append. edits[0].Seq
+// must be Seq+1 and the seqs consecutive. Every edit must belong to the
+// current (last) epoch of the lineage: the engine calls StartEpoch or
+// SetLineage when the stream enters a new epoch, so the lineage never
+// mislabels edits (a wrong label could make two different histories look
+// alike). A call therefore may not span an epoch change.
+func (sh *Show) Apply(edits []Edit) error {
+	for _, e := range edits {
+		if err := validateOp(e.Op); err != nil {
+			return fmt.Errorf("%w (edit %d)", err, e.Seq)
+		}
+	}
+	if len(edits) == 0 {
+		return nil
+	}
+	ops := make([]Op, len(edits))
+	for i, e := range edits {
+		ops[i] = e.Op
+	}
+	own := make([]Edit, len(edits))
+	return sh.commit(ops, func(lin *Lineage) error {
+		for i, e := range edits {
+			if want := lin.Seq + 1 + uint64(i); e.Seq != want {
+				return fmt.Errorf("store: show %s: edit seq out of order: expected %d, got %d", sh.name, want, e.Seq)
+			}
+			cur := ""
+			if len(lin.Epochs) > 0 {
+				cur = lin.Epochs[len(lin.Epochs)-1].ID
+			}
+			if e.Epoch != cur {
+				return fmt.Errorf("store: show %s: edit %d is in epoch %q but the current epoch is %q (StartEpoch or SetLineage first)",
+					sh.name, e.Seq, e.Epoch, cur)
+			}
+			own[i] = e
+			if e.Delete {
+				own[i].Value = nil
+			}
+		}
+		return nil
+	}, own)
+}
+
+// commit writes edits as one synced batch. stamp runs under the write lock
+// with the current lineage and fills in edits (seqs, epochs) or refuses.
+func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit) error {
+	size := uint64(0)
+	for _, op := range ops {
+		// The bytes land twice (WAL, then sstable) plus the log entry.
+		size += 3*uint64(len(op.Key)+len(op.Value)) + 64
+	}
+	if err := sh.st.disk.reserve(size); err != nil {
+		return fmt.Errorf("store: show %s: %w", sh.name, err)
+	}
+	if err := sh.enter(); err != nil {
+		return err
+	}
+	defer sh.leave()
+
+	sh.wmu.Lock()
+	if sh.failed != nil {
+		sh.wmu.Unlock()
+		return fmt.Errorf("store: show %s: refusing writes after a failed write (reopen the show): %w", sh.name, sh.failed)
+	}
+	if err := stamp(&sh.lin); err != nil {
+		sh.wmu.Unlock()
+		return err
+	}
+	b := sh.db.NewBatch()
+	defer b.Close()
+	var enc []byte
+	for _, e := range edits {
+		if e.Delete {
+			b.Delete(objKey(e.Key), nil)
+		} else {
+			b.Set(objKey(e.Key), e.Value, nil)
+		}
+		enc = encodeEdit(enc[:0], e)
+		b.Set(logKey(e.Seq), enc, nil)
+	}
+	last := edits[len(edits)-1].Seq
+	b.Set(keySeq, encodeSeq(last), nil)
+	if err := sh.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		sh.wmu.Unlock()
+		return fmt.Errorf("store: show %s: write edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
+	}
+	sh.lmu.Lock()
+	sh.lin.Seq = last
+	sh.lmu.Unlock()
+	sh.wmu.Unlock()
+
+	if err := b.SyncWait(); err != nil {
+		// The batch is visible but maybe not on disk: the in-memory state can
+		// no longer be trusted to match the disk, so stop writing.
+		sh.wmu.Lock()
+		if sh.failed == nil {
+			sh.failed = err
+		}
+		sh.wmu.Unlock()
+		sh.st.log.Error("store: sync failed; show refuses writes until reopened", "show", sh.name, "err", err)
+		return fmt.Errorf("store: show %s: sync edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
+	}
+	return nil
+}
+
+// Get returns the value of key and whether it exists.
+func (sh *Show) Get(key string) ([]byte, bool, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, false, err
+	}
+	if err := sh.enter(); err != nil {
+		return nil, false, err
+	}
+	defer sh.leave()
+	v, closer, err := sh.db.Get(objKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: show %s: get %q: %w", sh.name, key, err)
+	}
+	v = slices.Clone(v)
+	if v == nil {
+		v = []byte{}
+	}
+	closer.Close()
+	return v, true, nil
+}

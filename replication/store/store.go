@@ -1,0 +1,287 @@
+// Package store is the Pebble show store: each show's objects, its edit log and
+// its lineage record, one Pebble DB per show.
+//
+// Layout of a data directory:
+//
+//	DIR/shows/<name>/   one Pebble DB per show
+//	DIR/shows/.creating-<name>-<hex>/   a show being created (removed at Open)
+//
+// A show directory holds one whole copy and nothing else, so a later full sync
+// can build a new copy beside it and switch it in with a rename.
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+var (
+	ErrNoShow   = errors.New("no such show")
+	ErrDiskFull = errors.New("disk full")
+	ErrClosed   = errors.New("closed")
+)
+
+// Options tunes a Store. The zero value is the default for every field.
+type Options struct {
+	// Logger receives the store's and Pebble's log lines (Pebble's routine
+	// lines at debug level). Default slog.Default().
+	Logger *slog.Logger
+
+	// MinFreeBytes: writes (Append, Apply) are refused with ErrDiskFull when
+	// the disk holding DIR would have less free space than this. The reserve
+	// leaves room for the small writes that must still work on a full disk
+	// (lineage records, log trimming, compaction) and keeps Pebble from ever
+	// hitting ENOSPC in its WAL, which it treats as fatal. Default 16 MiB.
+	MinFreeBytes uint64
+
+	// LogRetain is how many of the newest edits Compact keeps in a show's edit
+	// log, for incremental catch-up of backups (EditsSince). Default 100000.
+	LogRetain uint64
+
+	// CacheBytes is Pebble's block cache, shared by all open shows. Default
+	// 8 MiB: a show is a few MiB, the console is a small device.
+	CacheBytes int64
+
+	// MemTableBytes is Pebble's memtable size per open show. Default 4 MiB.
+	MemTableBytes uint64
+}
+
+const (
+	DefaultMinFreeBytes  = 16 << 20
+	DefaultLogRetain     = 100000
+	DefaultCacheBytes    = 8 << 20
+	DefaultMemTableBytes = 4 << 20
+)
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if o.LogRetain == 0 {
+		o.LogRetain = DefaultLogRetain
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	return o
+}
+
+// Store is a data directory of shows. It is safe for concurrent use.
+type Store struct {
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	disk  *diskGuard
+	cache *pebble.Cache
+
+	mu     sync.Mutex
+	shows  map[string]*Show
+	closed bool
+}
+
+const creatingPrefix = ".creating-"
+
+// Open opens (creating if needed) the data directory dir.
+func Open(dir string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	showsDir := filepath.Join(dir, "shows")
+	if err := os.MkdirAll(showsDir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	// A crash while creating a show leaves a half-made copy under a name no
+	// show can have; it was never visible, so it goes.
+	entries, err := os.ReadDir(showsDir)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), creatingPrefix) {
+			if err := os.RemoveAll(filepath.Join(showsDir, e.Name())); err != nil {
+				return nil, fmt.Errorf("store: open %s: remove unfinished show: %w", dir, err)
+			}
+		}
+	}
+	if err := recoverInstalls(showsDir); err != nil {
+		return nil, fmt.Errorf("store: open %s: finish an interrupted copy replacement: %w", dir, err)
+	}
+	return &Store{
+		dir:   dir,
+		opts:  opts,
+		log:   opts.Logger,
+		disk:  newDiskGuard(dir, opts.MinFreeBytes),
+		cache: pebble.NewCache(opts.CacheBytes),
+		shows: make(map[string]*Show),
+	}, nil
+}
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) showDir(name string) string { return filepath.Join(s.dir, "shows", name) }
+
+// Shows returns the names of the shows present, sorted.
+func (s *Store) Shows() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "shows"))
+	if err != nil {
+		return nil, fmt.Errorf("store: list shows in %s: %w", s.dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && ValidateShowName(e.Name()) == nil {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// OpenShow opens the show name. A missing show is created when create is true,
+// else the error wraps ErrNoShow. Opening a show that is already open returns
+// the same *Show; it is closed when Close has been called as many times as
+// OpenShow, or when the Store is closed.
+func (s *Store) OpenShow(name string, create bool) (*Show, error) {
+	if err := ValidateShowName(name); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("store: open show %s: store %w", name, ErrClosed)
+	}
+	if sh := s.shows[name]; sh != nil {
+		sh.refs++
+		return sh, nil
+	}
+	dir := s.showDir(name)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if !create {
+			return nil, fmt.Errorf("store: show %s: %w", name, ErrNoShow)
+		}
+		if err := s.createShow(name); err != nil {
+			return nil, fmt.Errorf("store: create show %s: %w", name, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("store: open show %s: %w", name, err)
+	}
+	sh, err := openShow(s, name, dir)
+	if err != nil {
+		return nil, err
+	}
+	s.shows[name] = sh
+	return sh, nil
+}
+
+// createShow builds an empty show with a fresh ShowID beside the others and
+// renames it into place, so a show directory always holds a complete show.
+func (s *Store) createShow(name string) error {
+	tmp := s.showDir(creatingPrefix + name + "-" + randomHex(4))
+	db, err := pebble.Open(tmp, s.pebbleOptions(name, false))
+	if err != nil {
+		return err
+	}
+	lin := Lineage{ShowID: randomHex(16)}
+	b := db.NewBatch()
+	b.Set(keyLineage, encodeLineage(lin), nil)
+	b.Set(keySeq, encodeSeq(0), nil)
+	err = b.Commit(pebble.Sync)
+	b.Close()
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.showDir(name))
+	}
+	if err == nil {
+		err = syncDir(filepath.Join(s.dir, "shows"))
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	s.log.Info("store: created show", "show", name, "show_id", lin.ShowID)
+	return nil
+}
+
+func (s *Store) pebbleOptions(name string, mustExist bool) *pebble.Options {
+	o := &pebble.Options{
+		Cache:              s.cache,
+		MemTableSize:       s.opts.MemTableBytes,
+		MaxOpenFiles:       256,
+		FormatMajorVersion: pebble.FormatNewest,
+		ErrorIfNotExists:   mustExist,
+		Logger:             pebbleLogger{log: s.log, show: name},
+	}
+	return o
+}
+
+// Close closes every open show and the store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	shows := s.shows
+	s.shows = nil
+	s.mu.Unlock()
+
+	var errs []error
+	for _, sh := range shows {
+		errs = append(errs, sh.shutdown())
+	}
+	s.cache.Unref()
+	return errors.Join(errs...)
+}
+
+// release drops one reference to sh and closes it with the last.
+func (s *Store) release(sh *Show) error {
+	s.mu.Lock()
+	if s.shows[sh.name] != sh {
+		// Already closed, by the store or by earlier Closes.
+		s.mu.Unlock()
+		return nil
+	}
+	sh.refs--
+	if sh.refs > 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	delete(s.shows, sh.name)
+	s.mu.Unlock()
+	return sh.shutdown()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand docs)
+	return hex.EncodeToString(b)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,177 @@
+package wire
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// A frame is a 4-byte big-endian length (of what follows), one type byte and
+// the payload. MaxFrame bounds the length: an edit batch carries values up to
+// 1 MiB each and snapshot chunks are at most 1 MiB, so 4 MiB leaves room
+// while bounding what a peer can make us buffer.
+const MaxFrame = 4 << 20
+
+// ErrFrame marks a broken frame header (length 0 or over MaxFrame). After it
+// the stream is out of step: close the connection.
+var ErrFrame = errors.New("wire: bad frame")
+
+const bufSize = 64 << 10
+
+// Conn is a message connection to a peer, normally over TLS.
+//
+// Writes are buffered: WriteMsg queues a message and Flush sends what is
+// queued, so the engine can queue a batch and flush once; Send does both for
+// a single message. The buffer also goes out by itself whenever it fills
+// (64 KiB). WriteMsg, Flush and Send are safe for concurrent use; a message
+// is never interleaved with another. ReadMsg must be called from one
+// goroutine at a time.
+//
+// A peer that stops reading eventually blocks writers (holding the write
+// lock); set a write deadline to bound that.
+type Conn struct {
+	nc net.Conn
+	r  *bufio.Reader
+
+	wmu     sync.Mutex
+	w       *bufio.Writer
+	scratch []byte // encoding buffer, reused under wmu
+}
+
+// NewConn wraps nc. Dial, Client and Server return Conns over TLS; NewConn
+// on a plain connection is for tests.
+func NewConn(nc net.Conn) *Conn {
+	return &Conn{
+		nc: nc,
+		r:  bufio.NewReaderSize(nc, bufSize),
+		w:  bufio.NewWriterSize(nc, bufSize),
+	}
+}
+
+// WriteMsg queues m. It fails, queueing nothing, when m does not encode or
+// its frame would be over MaxFrame.
+func (c *Conn) WriteMsg(m Msg) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(m)
+}
+
+func (c *Conn) writeLocked(m Msg) error {
+	b, err := AppendMsg(append(c.scratch[:0], 0, 0, 0, 0), m)
+	if err != nil {
+		return err
+	}
+	// Keep a large scratch buffer (a snapshot chunk) only while it is in
+	// regular use: drop anything over a frame's worth.
+	if cap(b) <= MaxFrame+4 {
+		c.scratch = b
+	}
+	n := len(b) - 4
+	if n > MaxFrame {
+		return fmt.Errorf("wire: %s message is %d bytes, over the %d-byte frame limit; send it in smaller batches", m.Type(), n, MaxFrame)
+	}
+	binary.BigEndian.PutUint32(b, uint32(n))
+	if _, err := c.w.Write(b); err != nil {
+		return c.netErr("sending "+m.Type().String(), err)
+	}
+	return nil
+}
+
+// Flush sends every queued message.
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.w.Flush(); err != nil {
+		return c.netErr("sending", err)
+	}
+	return nil
+}
+
+// Send queues m and flushes.
+func (c *Conn) Send(m Msg) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.writeLocked(m); err != nil {
+		return err
+	}
+	if err := c.w.Flush(); err != nil {
+		return c.netErr("sending "+m.Type().String(), err)
+	}
+	return nil
+}
+
+// ReadMsg reads and decodes the next message. The returned message owns its
+// memory (each frame gets a fresh buffer), so it may be kept. A decode error
+// (wrapping ErrMalformed) leaves the stream at the next frame; a framing or
+// network error does not, and the connection should be closed.
+func (c *Conn) ReadMsg() (Msg, error) {
+	b, err := c.readFrame()
+	if err != nil {
+		return nil, err
+	}
+	return Decode(b)
+}
+
+// readFrame returns the next frame's type byte and payload.
+func (c *Conn) readFrame() ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+		return nil, c.netErr("receiving", err)
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	// Check the claimed length before allocating anything for it.
+	if n == 0 {
+		return nil, fmt.Errorf("%w: zero length", ErrFrame)
+	}
+	if n > MaxFrame {
+		return nil, fmt.Errorf("%w: length %d over the %d-byte limit", ErrFrame, n, MaxFrame)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c.r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, c.netErr("receiving", err)
+	}
+	return b, nil
+}
+
+// netErr wraps a transport error with the peer's address, and marks errors
+// that look like an authentication failure: in TLS 1.3 a server's refusal of
+// the client's certificate reaches the client only on its first read.
+func (c *Conn) netErr(what string, err error) error {
+	return tlsError(fmt.Sprintf("%s (peer %s)", what, c.nc.RemoteAddr()), err)
+}
+
+// SetReadDeadline sets the deadline for ReadMsg.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline for writes (WriteMsg, Flush, Send).
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
+
+// Close closes the connection. It does not flush.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// PeerID returns the verified peer's console ID from its TLS certificate, or
+// "" when the connection is not TLS.
+func (c *Conn) PeerID() string {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		return PeerID(tc.ConnectionState())
+	}
+	return ""
+}

@@ -1,0 +1,161 @@
+// Command bench measures consoled the way the issues ask, each figure next to
+// a baseline measured in the same run on the same machine. Run it with
+// `make bench` (which builds bin/ first).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"consoled/firmware"
+	"consoled/replication/store/storebench"
+)
+
+var (
+	bin      = flag.String("bin", "bin", "folder with consoled and consolectl")
+	dur      = flag.Duration("d", 5*time.Second, "duration of each throughput run")
+	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
+	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
+	keepData = flag.Bool("keep", false, "keep the bench's data folders")
+)
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	tmp, err := os.MkdirTemp("", "consoled-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if !*keepData {
+		defer os.RemoveAll(tmp)
+	}
+	fmt.Printf("consoled bench — %s, %d writers, %s runs\n\n", time.Now().Format(time.RFC3339), *writers, *dur)
+	singleConsole(tmp)
+}
+
+// console is a consoled process started for the bench.
+type console struct {
+	cmd    *exec.Cmd
+	socket string
+	client *firmware.Client
+}
+
+func startConsole(dir, id string, extra ...string) *console {
+	data := filepath.Join(dir, id)
+	args := append([]string{"--id", id, "--data", data, "--http", "off", "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(filepath.Join(*bin, "consoled"), args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	c := &console{cmd: cmd, socket: filepath.Join(data, "consoled.sock")}
+	c.client = firmware.NewClient(c.socket)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := c.client.Status(context.Background()); err == nil {
+			return c
+		} else if time.Now().After(deadline) {
+			log.Fatalf("consoled %s did not start: %v", id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *console) stop() {
+	c.client.Close()
+	c.cmd.Process.Signal(os.Interrupt)
+	c.cmd.Wait()
+}
+
+// throughput runs workers clients doing fn for d and returns completions per second.
+func throughput(workers int, d time.Duration, fn func(w, i int) error) float64 {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				if err := fn(w, i); err != nil {
+					log.Fatal(err)
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)*50/100], ds[len(ds)*99/100]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
+
+// singleConsole: acknowledged edits through the control API on one console,
+// the latency of one set, and raw Pebble synced writes as the baseline.
+func singleConsole(tmp string) {
+	ctx := context.Background()
+	c := startConsole(tmp, "bench-1")
+	defer c.stop()
+	if _, err := c.client.Launch(ctx, "bench", false); err != nil {
+		log.Fatal(err)
+	}
+	value := `{"fade":3,"delay":0,"level":100}`
+	apiRate := throughput(*writers, *dur, func(w, i int) error {
+		_, err := c.client.Set(ctx, fmt.Sprintf("cue/%d.%d", w, i), value)
+		return err
+	})
+
+	lat := make([]time.Duration, *latN)
+	for i := range lat {
+		t0 := time.Now()
+		if _, err := c.client.Set(ctx, fmt.Sprintf("lat/%d", i), value); err != nil {
+			log.Fatal(err)
+		}
+		lat[i] = time.Since(t0)
+	}
+	p50, p99 := percentiles(lat)
+
+	// The whole consolectl process, as a script would run it.
+	cli := make([]time.Duration, 100)
+	for i := range cli {
+		t0 := time.Now()
+		out, err := exec.Command(filepath.Join(*bin, "consolectl"), "--socket", c.socket, "set", fmt.Sprintf("cli/%d", i), value).CombinedOutput()
+		if err != nil {
+			log.Fatalf("consolectl set: %v: %s", err, out)
+		}
+		cli[i] = time.Since(t0)
+	}
+	c50, c99 := percentiles(cli)
+
+	rawDir := filepath.Join(tmp, "raw")
+	rawRate, err := storebench.RawSyncedWriteRate(rawDir, *writers, *dur)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	fmt.Println("## One console on the mock board (issue: single console)")
+	fmt.Printf("%-58s %14s\n", "measure", "value")
+	fmt.Printf("%-58s %12.0f/s\n", fmt.Sprintf("acknowledged edits via control API (%d clients)", *writers), apiRate)
+	fmt.Printf("%-58s %14s\n", fmt.Sprintf("one set via control API, p50 (%d sequential)", *latN), ms(p50))
+	fmt.Printf("%-58s %14s\n", "one set via control API, p99", ms(p99))
+	fmt.Printf("%-58s %14s\n", "one `consolectl set` process, p50 (100 runs)", ms(c50))
+	fmt.Printf("%-58s %14s\n", "one `consolectl set` process, p99", ms(c99))
+	fmt.Printf("%-58s %12.0f/s\n", fmt.Sprintf("baseline: raw Pebble synced batches (%d writers)", *writers), rawRate)
+	fmt.Printf("%-58s %14.2f\n", "ratio: API edits / raw Pebble", apiRate/rawRate)
+	fmt.Println()
+}
