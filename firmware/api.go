@@ -71,6 +71,21 @@ func (s *Service) controlAPI() http.Handler {
 		writeJSON(w, ObjectJSON{Key: key, Value: string(v)})
 	})
 	mux.HandleFunc("GET /v1/dump", s.handleDump)
+	mux.HandleFunc("GET /v1/archives", func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.store.Archives()
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out := []ArchiveJSON{}
+		for _, a := range list {
+			out = append(out, ArchiveJSON{Name: a.Name, Show: a.Show, Console: a.Console, Time: a.Time, Why: a.Why, Edits: a.Seq})
+		}
+		writeJSON(w, out)
+	})
+	mux.HandleFunc("GET /v1/network-key", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, KeyJSON{Key: s.key.Hex(), Fingerprint: s.key.Fingerprint()})
+	})
 	mux.HandleFunc("POST /v1/press", func(w http.ResponseWriter, r *http.Request) {
 		var req PressRequest
 		if !readJSON(w, r, &req) {
@@ -157,6 +172,18 @@ func (s *Service) status() StatusJSON {
 		Master:  s.cfg.Master,
 		Faults:  s.faults.list(),
 		Acked:   s.acked.Load(),
+
+		Syncing:     st.Syncing,
+		Active:      st.Active,
+		Listen:      st.Listen,
+		NetworkKey:  st.KeyFingerprint,
+		AuthRefused: st.AuthRefused,
+		FullSyncs:   st.FullSyncs,
+		CatchUps:    st.CatchUps,
+		Ack:         s.cfg.Ack,
+	}
+	for _, msg := range st.ProtocolFaults {
+		out.Faults = append(out.Faults, Fault{Kind: "protocol", Level: "blink", Message: msg})
 	}
 	for _, e := range st.Epochs {
 		out.Epochs = append(out.Epochs, EpochJSON{ID: e.ID, FirstSeq: e.FirstSeq})
@@ -251,6 +278,8 @@ func writeError(w http.ResponseWriter, err error) {
 		writeErrorKind(w, http.StatusConflict, "refused", err.Error())
 	case errors.Is(err, replication.ErrNotLoggedOn):
 		writeErrorKind(w, http.StatusPreconditionFailed, "not_logged_on", err.Error())
+	case errors.Is(err, replication.ErrNoActive):
+		writeErrorKind(w, http.StatusServiceUnavailable, "no_active", err.Error())
 	case errors.Is(err, store.ErrDiskFull):
 		writeErrorKind(w, http.StatusInsufficientStorage, "disk_full", err.Error())
 	default:

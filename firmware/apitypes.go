@@ -1,6 +1,10 @@
 package firmware
 
-import "consoled/replication"
+import (
+	"time"
+
+	"consoled/replication"
+)
 
 // The control API's JSON, shared by the service and the consolectl client.
 // The Contract in DESIGN.md fixes the key names of StatusJSON and DumpJSON.
@@ -22,6 +26,31 @@ type StatusJSON struct {
 	Master  bool               `json:"master"`
 	Faults  []Fault            `json:"faults"`
 	Acked   uint64             `json:"edits_acknowledged"`
+
+	Syncing     bool   `json:"syncing"`      // a copy is being transferred
+	Active      string `json:"active"`       // the active this backup follows
+	Listen      string `json:"listen"`       // the peer listener's address
+	NetworkKey  string `json:"network_key"`  // the key's fingerprint (not the key)
+	AuthRefused int    `json:"auth_refused"` // peer connections refused: wrong or no network key
+	FullSyncs   uint64 `json:"full_syncs"`   // whole copies sent to joining backups
+	CatchUps    uint64 `json:"catch_ups"`    // backups brought up to date with missed edits only
+	Ack         string `json:"ack"`          // the --ack mode
+}
+
+// ArchiveJSON is one kept copy (`consolectl archives`).
+type ArchiveJSON struct {
+	Name    string    `json:"name"`
+	Show    string    `json:"show"`
+	Console string    `json:"console"`
+	Time    time.Time `json:"time"`
+	Why     string    `json:"why"`
+	Edits   uint64    `json:"edits"`
+}
+
+// KeyJSON is `consolectl network-key`.
+type KeyJSON struct {
+	Key         string `json:"key"`
+	Fingerprint string `json:"fingerprint"`
 }
 
 // EpochJSON is one entry of a copy's epoch history.

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"consoled/replication"
 	"consoled/replication/store"
 )
 
@@ -31,6 +32,11 @@ type Config struct {
 	Master     bool     `yaml:"master"`      // designated master console (rule 5)
 	Show       string   `yaml:"show"`        // show the LAUNCH button opens when no show was launched before
 	LogLevel   string   `yaml:"log-level"`   // debug, info, warn, error
+	Ack        string   `yaml:"ack"`         // when an edit is acknowledged: local, one, all
+
+	// ProtocolVersion overrides the peer protocol version spoken, so tests
+	// can run a console that speaks another one. Not for production.
+	ProtocolVersion uint `yaml:"protocol-version"`
 }
 
 // Defaults returns the configuration used when neither flags nor file say otherwise.
@@ -46,6 +52,7 @@ func Defaults() Config {
 		Listen:   ":7400",
 		HTTP:     "127.0.0.1:7480",
 		LogLevel: "info",
+		Ack:      "one",
 	}
 }
 
@@ -75,6 +82,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&f.Master, "master", false, "this console is the designated master (rule 5)")
 	fs.StringVar(&f.Show, "show", "", "`show` the LAUNCH button opens when none was launched before")
 	fs.StringVar(&f.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
+	fs.StringVar(&f.Ack, "ack", cfg.Ack, "acknowledge an edit once durable on: local (the active), one (and one backup), all (and every backup)")
+	fs.UintVar(&f.ProtocolVersion, "protocol-version", 0, "peer protocol `version` to speak (testing only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -114,6 +123,10 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			cfg.Show = f.Show
 		case "log-level":
 			cfg.LogLevel = f.LogLevel
+		case "ack":
+			cfg.Ack = f.Ack
+		case "protocol-version":
+			cfg.ProtocolVersion = f.ProtocolVersion
 		}
 	})
 	if err := cfg.finish(); err != nil {
@@ -197,6 +210,12 @@ func (c *Config) finish() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", ErrUsage, err)
+	}
+	if _, err := replication.ParseAckMode(c.Ack); err != nil {
+		return fmt.Errorf("%w: --ack: %v", ErrUsage, err)
+	}
+	if c.ProtocolVersion > 65535 {
+		return fmt.Errorf("%w: --protocol-version %d: at most 65535", ErrUsage, c.ProtocolVersion)
 	}
 	if c.Control == "" {
 		c.Control = filepath.Join(c.Data, "consoled.sock")

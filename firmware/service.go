@@ -24,6 +24,7 @@ import (
 	"consoled/hal/mock"
 	"consoled/replication"
 	"consoled/replication/store"
+	"consoled/replication/wire"
 )
 
 // Options are the parts a test or bench may supply instead of the defaults.
@@ -46,6 +47,7 @@ type Service struct {
 	board  hal.Board
 	mock   *mock.Board // nil unless the board has mock buttons
 	engine *replication.Engine
+	key    wire.Key
 
 	gestures *Gestures
 	cmds     chan command
@@ -100,7 +102,23 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		}
 	}
 	s.mock, _ = board.MockOf(s.board)
-	if s.engine, err = replication.New(replication.Options{ID: cfg.ID, Store: s.store, Logger: s.log, Clock: s.clock}); err != nil {
+	key, created, err := wire.LoadOrCreateKey(cfg.NetworkKey)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.log.Info("created a new show network key; copy it to the other consoles (consolectl network-key)", "file", cfg.NetworkKey)
+	}
+	ack, _ := replication.ParseAckMode(cfg.Ack)
+	if s.engine, err = replication.New(replication.Options{
+		ID: cfg.ID, Store: s.store, Logger: s.log, Clock: s.clock,
+		Key: key, Listen: cfg.Listen, Peers: cfg.Peers, Master: cfg.Master, Ack: ack,
+		ProtocolVersion: uint16(cfg.ProtocolVersion),
+	}); err != nil {
+		return nil, err
+	}
+	s.key = key
+	if err := s.engine.Start(); err != nil {
 		return nil, err
 	}
 	s.gestures = NewGestures(s.clock, HoldTime, func(g Gesture) { s.cmds <- command{gesture: g} })
@@ -182,7 +200,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.runCommands(ctx)
 	}()
 	s.log.Info("console started", "console", s.cfg.ID, "board", s.board.Name(), "data", s.cfg.Data,
-		"control", s.cfg.Control, "http", s.HTTPAddr())
+		"control", s.cfg.Control, "http", s.HTTPAddr(), "listen", s.engine.ListenAddr(), "peers", s.cfg.Peers,
+		"network_key", s.key.Fingerprint())
 	s.loop(ctx)
 
 	// Shut down in the reverse order of the data's path: no new requests,
@@ -234,10 +253,16 @@ func (s *Service) loop(ctx context.Context) {
 	st := s.board.Link().State()
 	s.engine.SetLink(st.Present && st.Up)
 	s.updatePanel()
+	// Faults reported by the network fade when their cause goes away, which
+	// nothing announces: look again now and then.
+	tick := s.clock.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.Chan():
+			s.updatePanel()
 		case ev, ok := <-buttons:
 			if !ok {
 				buttons = nil
@@ -281,7 +306,11 @@ func (s *Service) loop(ctx context.Context) {
 // panelState gathers what the LEDs show.
 func (s *Service) panelState() PanelState {
 	st := s.engine.Status()
-	return PanelState{Role: st.Role, Syncing: st.Syncing, LinkUp: st.LinkUp, Fault: s.faults.level()}
+	fault := s.faults.level()
+	if len(st.ProtocolFaults) > 0 {
+		fault = max(fault, FaultBlink)
+	}
+	return PanelState{Role: st.Role, Syncing: st.Syncing, LinkUp: st.LinkUp, Fault: fault}
 }
 
 func (s *Service) updatePanel() {
@@ -339,7 +368,8 @@ func (s *Service) submit(ctx context.Context, ops []store.Op) (uint64, error) {
 		s.faults.clear("disk")
 	case errors.Is(err, store.ErrDiskFull):
 		s.faults.set("disk", FaultBlink, err.Error())
-	case errors.Is(err, replication.ErrBadInput), errors.Is(err, replication.ErrNotLoggedOn), errors.Is(err, replication.ErrRefused):
+	case errors.Is(err, replication.ErrBadInput), errors.Is(err, replication.ErrNotLoggedOn), errors.Is(err, replication.ErrRefused),
+		errors.Is(err, replication.ErrNoActive), errors.Is(err, context.Canceled):
 	default:
 		s.faults.set("disk", FaultBlink, err.Error())
 	}

@@ -68,7 +68,7 @@ func Handshake(c *Conn, me Hello, timeout time.Duration) (Hello, error) {
 	ourErr := judge(me, peer, c.PeerID())
 	reply := HelloReply{Version: me.Version, Console: me.Console, OK: ourErr == nil}
 	if ourErr != nil {
-		reply.Reason = ourErr.Error()
+		reply.Reason = strings.TrimPrefix(ourErr.Error(), "wire: ")
 	}
 	sendErr := c.Send(&reply)
 

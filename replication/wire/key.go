@@ -50,6 +50,9 @@ func LoadOrCreateKey(path string) (k Key, created bool, err error) {
 		// Another process created the file between our read and our
 		// create; its key is the one on disk, so use it.
 		k, err = loadKey(path)
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("wire: reading network key: %w", err)
+		}
 		return k, false, err
 	}
 	return k, true, nil

@@ -77,8 +77,12 @@ func NewTLS(key Key, consoleID string) (*TLS, error) {
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: consoleID},
 		DNSNames:     []string{serverName},
-		// An hour back tolerates peers whose clocks run behind ours.
-		NotBefore:   now.Add(-time.Hour),
+		// Not now-1h: show networks are often isolated, without NTP, and a
+		// peer whose clock runs behind ours by more than the margin would
+		// refuse our certificate as "not yet valid". The leaf is ephemeral
+		// and only as trusted as the CA, so its start buys nothing; start it
+		// with the CA.
+		NotBefore:   caNotBefore,
 		NotAfter:    now.AddDate(10, 0, 0),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
@@ -222,12 +226,25 @@ func handshakeTLS(ctx context.Context, tc *tls.Conn) error {
 
 // tlsError wraps err with what; when err looks like a certificate the other
 // side did not accept (or we did not), it also wraps ErrAuth so the message
-// says "wrong network key?" and the engine can tell it from a network fault.
+// says "wrong network key?" and the engine can tell it from a network fault
+// (or ErrClock when the certificate was refused for its dates).
 func tlsError(what string, err error) error {
+	if isClockError(err) {
+		return fmt.Errorf("wire: %s: %w: %w", what, ErrClock, err)
+	}
 	if isAuthError(err) {
 		return fmt.Errorf("wire: %s: %w: %w", what, ErrAuth, err)
 	}
 	return fmt.Errorf("wire: %s: %w", what, err)
+}
+
+// ErrClock marks a certificate refused for its validity period: a
+// console's clock is far off (before 2020, or past the peer's leaf expiry).
+var ErrClock = errors.New("certificate not valid at this console's time (check the clocks)")
+
+func isClockError(err error) bool {
+	var ierr x509.CertificateInvalidError
+	return errors.As(err, &ierr) && ierr.Reason == x509.Expired
 }
 
 func isAuthError(err error) bool {

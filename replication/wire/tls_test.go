@@ -265,3 +265,48 @@ func TestTLSServerRejectsClientCert(t *testing.T) {
 		t.Fatalf("server: %v", a.err)
 	}
 }
+
+// TestTLSClockSkew: peers whose clocks differ by days still connect (show
+// networks often run without NTP); a clock before the CA's start is reported
+// as a clock problem, not as a wrong key.
+func TestTLSClockSkew(t *testing.T) {
+	k := testKey(3)
+	for _, tc := range []struct {
+		name string
+		skew time.Time
+		ok   bool
+	}{
+		{"three days behind", time.Now().AddDate(0, 0, -3), true},
+		{"a year ahead", time.Now().AddDate(1, 0, 0), true},
+		{"clock reset to 2019", time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t)
+			ch := serveOne(t, ln, newTLS(t, k, "desk-1"))
+			cfg := newTLS(t, k, "desk-2").Client()
+			cfg.Time = func() time.Time { return tc.skew }
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := Dial(ctx, ln.Addr().String(), cfg)
+			a := <-ch
+			if a.c != nil {
+				defer a.c.Close()
+			}
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+				return
+			}
+			if err == nil {
+				c.Close()
+				t.Fatal("connected with a clock before the CA")
+			}
+			if !errors.Is(err, ErrClock) || errors.Is(err, ErrAuth) {
+				t.Fatalf("err = %v, want ErrClock", err)
+			}
+			t.Log(err)
+		})
+	}
+}

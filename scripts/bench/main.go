@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,21 @@ var (
 	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
+	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, failover, nic)")
 )
+
+// section reports whether a section of the bench is to run.
+func section(name string) bool {
+	if *only == "" {
+		return true
+	}
+	for _, s := range strings.Split(*only, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
 
 func main() {
 	flag.Parse()
@@ -39,7 +54,12 @@ func main() {
 		defer os.RemoveAll(tmp)
 	}
 	fmt.Printf("consoled bench — %s, %d writers, %s runs\n\n", time.Now().Format(time.RFC3339), *writers, *dur)
-	singleConsole(tmp)
+	if section("single") {
+		singleConsole(tmp)
+	}
+	if section("nic") {
+		benchNIC(tmp)
+	}
 }
 
 // console is a consoled process started for the bench.
