@@ -47,7 +47,9 @@ func openMockNIC(spec string, opts Options) (hal.Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", spec, err)
 	}
-	m := mock.New(mock.Options{Name: spec, NIC: nic, Clock: opts.Clock})
+	// The mock's own link keeps its default name: the control API tells a
+	// real NIC from the mock's link by name, and refuses `link` for a real one.
+	m := mock.New(mock.Options{Name: spec, Clock: opts.Clock})
 	return &mockNIC{m: m, link: link}, nil
 }
 

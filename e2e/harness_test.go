@@ -91,6 +91,10 @@ func newConsole(t *testing.T, id string, extra ...string) *console {
 	c.args = append([]string{"--id", id, "--data", data, "--board", "mock", "--http", "off", "--listen", "127.0.0.1:0"}, extra...)
 	t.Cleanup(func() {
 		c.kill()
+		// The service is race-built under -race: a race it hit is a failure.
+		if c.log != nil && strings.Contains(c.log.String(), "WARNING: DATA RACE") {
+			t.Errorf("consoled %s hit a data race", id)
+		}
 		if t.Failed() && c.log != nil {
 			t.Logf("consoled %s log:\n%s", id, c.log.String())
 		}

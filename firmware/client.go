@@ -169,3 +169,13 @@ func (c *Client) Panel(ctx context.Context) (map[string]string, error) {
 	var m map[string]string
 	return m, c.do(ctx, "GET", "/v1/panel", nil, &m)
 }
+
+func (c *Client) Archives(ctx context.Context) ([]ArchiveJSON, error) {
+	var a []ArchiveJSON
+	return a, c.do(ctx, "GET", "/v1/archives", nil, &a)
+}
+
+func (c *Client) NetworkKey(ctx context.Context) (KeyJSON, error) {
+	var k KeyJSON
+	return k, c.do(ctx, "GET", "/v1/network-key", nil, &k)
+}

@@ -39,6 +39,8 @@ commands:
   press BUTTON [--hold DUR]    press a front-panel button (mock board): launch, logoff
   link up|down                 set the NIC link (mock board)
   panel [--json]               the LEDs as the front panel shows them
+  archives [--json]            list kept copies of shows
+  network-key                  print the show network key, to provision another console
 
 The socket is --socket, else $CONSOLED_SOCKET, else ` + DefaultSocket + `.
 Exit status: 0 done, 1 error, 2 usage, 3 refused by a guard.
@@ -344,6 +346,44 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 			fmt.Fprintf(out, "%-7s %s\n", n, leds[n])
 		}
 		return nil
+
+	case "archives":
+		a, err := parseCtlArgs(cmd, args, []string{"json"}, nil)
+		if err == nil {
+			err = a.want(cmd, 0, "no arguments")
+		}
+		if err != nil {
+			return err
+		}
+		list, err := c.Archives(ctx)
+		if err != nil {
+			return err
+		}
+		if a.bools["json"] {
+			return printJSON(out, list)
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(out, "no archives")
+		}
+		for _, x := range list {
+			fmt.Fprintf(out, "%s\tshow %s\ton %s\t%s\t%d edits\t%s\n", x.Name, x.Show, x.Console, x.Time.Format(time.RFC3339), x.Edits, x.Why)
+		}
+		return nil
+
+	case "network-key":
+		a, err := parseCtlArgs(cmd, args, nil, nil)
+		if err == nil {
+			err = a.want(cmd, 0, "no arguments")
+		}
+		if err != nil {
+			return err
+		}
+		k, err := c.NetworkKey(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, k.Key)
+		return nil
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
@@ -387,8 +427,13 @@ func printStatus(out io.Writer, st StatusJSON) {
 		if !p.Connected {
 			conn = "not connected"
 		}
-		row("peer", "%s %s seq %d %s", p.Console, p.Role, p.Seq, conn)
+		row("peer", "%s %s %s seq %d %s", p.Console, p.Role, p.Show, p.Seq, conn)
 	}
+	if st.Active != "" {
+		row("active", "%s", st.Active)
+	}
+	row("network", "listen %s, key %s, %d refused, %d full syncs, %d catch-ups, ack %s",
+		st.Listen, st.NetworkKey, st.AuthRefused, st.FullSyncs, st.CatchUps, st.Ack)
 	for _, f := range st.Faults {
 		row("fault", "%s (%s): %s", f.Kind, f.Level, f.Message)
 	}

@@ -201,6 +201,16 @@ func (e *Engine) onAck(p *peer, seq uint64) {
 	}
 }
 
+// stopServing ends the active's service of p's join, if any.
+func (e *Engine) stopServing(p *peer) {
+	p.serveMu.Lock()
+	if p.cancelServe != nil {
+		p.cancelServe()
+	}
+	p.serveMu.Unlock()
+	e.dropBackup(p)
+}
+
 func (e *Engine) dropBackup(p *peer) {
 	e.acks.mu.Lock()
 	defer e.acks.mu.Unlock()
@@ -215,6 +225,9 @@ func (e *Engine) waitAcked(ctx context.Context, seq uint64) error {
 	if e.opts.Ack == AckLocal {
 		return nil
 	}
+	timer := e.clock.NewTimer(e.opts.AckTimeout)
+	defer timer.Stop()
+	timeout := timer.Chan()
 	for {
 		e.acks.mu.Lock()
 		live, have := 0, 0
@@ -234,10 +247,26 @@ func (e *Engine) waitAcked(ctx context.Context, seq uint64) error {
 		}
 		select {
 		case <-ch:
+		case <-timeout:
+			// A backup that stays connected but stops confirming must not
+			// stop the show: it no longer counts until it has caught up.
+			e.demoteSlowBackups(seq)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for a backup to confirm edit %d: %w", seq, ctx.Err())
 		}
 	}
+}
+
+func (e *Engine) demoteSlowBackups(seq uint64) {
+	e.acks.mu.Lock()
+	defer e.acks.mu.Unlock()
+	for id, l := range e.acks.links {
+		if l.live && l.acked < seq {
+			l.live = false
+			e.log.Warn("backup is not confirming edits; acknowledging without it until it catches up", "peer", id, "acked", l.acked, "seq", seq)
+		}
+	}
+	e.acks.broadcast()
 }
 
 // serveForward orders an edit a backup's operator made.

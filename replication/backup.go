@@ -109,7 +109,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		if !ok {
 			return fmt.Errorf("expected edits from %s, got %s", p.id, m.Type())
 		}
-		last, err := e.applyStream(sh, activeEpochs, batch.Edits)
+		last, err := e.applyStream(sh, reply.ShowID, activeEpochs, batch.Edits)
 		if err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 
 // applyStream applies the active's edits durably, adopting the active's
 // epochs as the stream enters them, and returns the last seq applied.
-func (e *Engine) applyStream(sh *store.Show, epochs []store.Epoch, edits []wire.Edit) (uint64, error) {
+func (e *Engine) applyStream(sh *store.Show, showID string, epochs []store.Epoch, edits []wire.Edit) (uint64, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.show != sh {
@@ -137,7 +137,7 @@ func (e *Engine) applyStream(sh *store.Show, epochs []store.Epoch, edits []wire.
 		for n < len(edits) && edits[n].Epoch == edits[0].Epoch {
 			n++
 		}
-		if err := adoptEpochs(sh, epochs, edits[0].Seq); err != nil {
+		if err := adoptEpochs(sh, showID, epochs, edits[0].Seq); err != nil {
 			return 0, err
 		}
 		run := make([]store.Edit, n)
@@ -153,10 +153,10 @@ func (e *Engine) applyStream(sh *store.Show, epochs []store.Epoch, edits []wire.
 	return sh.Lineage().Seq, nil
 }
 
-// adoptEpochs makes the copy's epoch history the active's, up to the epoch
-// that holds seq. The join checked the copy is a prefix of the active's, so
-// this only adds epochs (and the ShowID, for an empty copy).
-func adoptEpochs(sh *store.Show, active []store.Epoch, seq uint64) error {
+// adoptEpochs makes the copy's lineage the active's, up to the epoch that
+// holds seq. The join checked the copy is a prefix of the active's, so this
+// only adds epochs (and sets the ShowID of an empty copy).
+func adoptEpochs(sh *store.Show, showID string, active []store.Epoch, seq uint64) error {
 	want := active
 	for i, ep := range active {
 		if ep.FirstSeq > seq {
@@ -165,10 +165,10 @@ func adoptEpochs(sh *store.Show, active []store.Epoch, seq uint64) error {
 		}
 	}
 	cur := sh.Lineage()
-	if slices.Equal(cur.Epochs, want) {
+	if cur.ShowID == showID && slices.Equal(cur.Epochs, want) {
 		return nil
 	}
-	return sh.SetLineage(store.Lineage{ShowID: cur.ShowID, Epochs: want, Seq: cur.Seq})
+	return sh.SetLineage(store.Lineage{ShowID: showID, Epochs: want, Seq: cur.Seq})
 }
 
 // takeSnapshot receives the active's copy and switches it in. The old copy

@@ -72,6 +72,9 @@ type Options struct {
 	Heartbeat time.Duration
 	// PeerTimeout: a peer silent this long is disconnected. Default 1 s.
 	PeerTimeout time.Duration
+	// AckTimeout: a backup that has not confirmed an edit this long stops
+	// counting for acknowledgements until it catches up. Default 2 s.
+	AckTimeout time.Duration
 	// JoinWait bounds how long a launch waits to hear from the configured
 	// peers before deciding it is alone. Default 1 s.
 	JoinWait time.Duration
@@ -95,6 +98,9 @@ func (o *Options) defaults() {
 	}
 	if o.PeerTimeout <= 0 {
 		o.PeerTimeout = time.Second
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 2 * time.Second
 	}
 	if o.JoinWait <= 0 {
 		o.JoinWait = time.Second

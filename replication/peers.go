@@ -305,12 +305,7 @@ func (e *Engine) removePeer(p *peer, err error) {
 	e.net.mu.Unlock()
 	p.conn.Close()
 	close(p.done)
-	p.serveMu.Lock()
-	if p.cancelServe != nil {
-		p.cancelServe()
-	}
-	p.serveMu.Unlock()
-	e.dropBackup(p)
+	e.stopServing(p)
 	e.log.Info("peer disconnected", "peer", p.id, "err", err)
 	e.notify()
 	e.kick()
@@ -348,6 +343,9 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			}
 			e.net.mu.Unlock()
 			if changed {
+				if m.Role == string(RoleOff) {
+					e.stopServing(p) // it logged off: stop waiting for its acks
+				}
 				e.notify()
 				e.kick()
 			}
@@ -373,6 +371,7 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			p.mu.Lock()
 			p.state.Leaving = true
 			p.mu.Unlock()
+			e.stopServing(p)
 			e.kick()
 		case *wire.JoinReply, *wire.Edits, *wire.SnapBegin, *wire.SnapFile, *wire.SnapChunk, *wire.SnapEnd:
 			select {
