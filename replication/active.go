@@ -39,7 +39,7 @@ type backupLink struct {
 
 // catchUpLimit: a backup missing more edits than this gets a snapshot, which
 // moves the same data in far fewer, larger writes.
-const catchUpLimit = 20000
+const catchUpLimit = 5000
 
 // maxBatchBytes bounds one Edits message well under wire.MaxFrame.
 const maxBatchBytes = 2 << 20

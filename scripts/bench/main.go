@@ -57,6 +57,9 @@ func main() {
 	if section("single") {
 		singleConsole(tmp)
 	}
+	if section("network") {
+		networkBench(tmp)
+	}
 	if section("nic") {
 		benchNIC(tmp)
 	}

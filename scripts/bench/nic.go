@@ -160,7 +160,11 @@ func runNIC(ctx context.Context, tmp string) (err error) {
 		return err
 	}
 	defer c.stop()
-	ledDown, ledUp, err := nicTrialsRun(ctx, setFar, func(up bool, since time.Time) (time.Time, error) {
+	ledReady := func() error {
+		_, err := c.waitLED(ctx, "on", time.Now())
+		return err
+	}
+	ledDown, ledUp, err := nicTrialsRun(ctx, setFar, ledReady, func(up bool, since time.Time) (time.Time, error) {
 		return c.waitLED(ctx, map[bool]string{true: "on", false: "off"}[up], since)
 	})
 	if err != nil {
@@ -183,7 +187,14 @@ func runNIC(ctx context.Context, tmp string) (err error) {
 			changes <- stamped{s, time.Now()}
 		}
 	}()
-	bareDown, bareUp, err := nicTrialsRun(ctx, setFar, func(up bool, since time.Time) (time.Time, error) {
+	bareReady := func() error {
+		if s := mon.State(); s.Present && s.Up {
+			return nil
+		}
+		_, err := awaitChange(ctx, changes, true, time.Time{})
+		return err
+	}
+	bareDown, bareUp, err := nicTrialsRun(ctx, setFar, bareReady, func(up bool, since time.Time) (time.Time, error) {
 		return awaitChange(ctx, changes, up, since)
 	})
 	if err != nil {
@@ -195,9 +206,9 @@ func runNIC(ctx context.Context, tmp string) (err error) {
 
 // nicTrialsRun makes nicTrials carrier losses and returns, each after a
 // random pause, and returns how long each took to be seen by wait.
-func nicTrialsRun(ctx context.Context, setFar func(up bool) error, wait func(up bool, since time.Time) (time.Time, error)) (down, up []time.Duration, err error) {
-	// Up before the first trial.
-	if _, err := wait(true, time.Now()); err != nil {
+// ready returns once the watcher sees the link up, before the first trial.
+func nicTrialsRun(ctx context.Context, setFar func(up bool) error, ready func() error, wait func(up bool, since time.Time) (time.Time, error)) (down, up []time.Duration, err error) {
+	if err := ready(); err != nil {
 		return nil, nil, fmt.Errorf("at start: %w", err)
 	}
 	change := func(to bool) (time.Duration, error) {
@@ -340,7 +351,7 @@ func (c *nicConsole) waitLED(ctx context.Context, want string, since time.Time) 
 // awaitChange waits for the bare monitor to report the carrier up or down
 // (a report received before since is stale).
 func awaitChange(ctx context.Context, changes <-chan stamped, up bool, since time.Time) (time.Time, error) {
-	timeout := time.NewTimer(time.Until(since.Add(nicTimeout)))
+	timeout := time.NewTimer(nicTimeout)
 	defer timeout.Stop()
 	for {
 		select {

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"consoled/replication/store/storebench"
+	"consoled/replication/wire"
+)
+
+var (
+	showObjects = flag.Int("objects", 100000, "objects in the full-sync show")
+	objectSize  = flag.Int("size", 1000, "bytes per object in the full-sync show")
+)
+
+// cluster starts n consoles sharing one key, each knowing the ones before it.
+func cluster(tmp, name string, n int, extra ...string) []*console {
+	dir := filepath.Join(tmp, name)
+	key := filepath.Join(dir, "network.key")
+	if _, _, err := wire.LoadOrCreateKey(key); err != nil {
+		log.Fatal(err)
+	}
+	var cs []*console
+	var addrs []string
+	for i := 0; i < n; i++ {
+		args := append([]string{"--network-key", key}, extra...)
+		if len(addrs) > 0 {
+			args = append(args, "--peers", strings.Join(addrs, ","))
+		}
+		c := startConsole(dir, fmt.Sprintf("desk-%d", i+1), args...)
+		st, err := c.client.Status(context.Background())
+		if err != nil {
+			log.Fatal(err)
+		}
+		addrs = append(addrs, st.Listen)
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func stopAll(cs []*console) {
+	for _, c := range cs {
+		c.stop()
+	}
+}
+
+// waitSeq waits until c's copy is at seq.
+func waitSeq(c *console, seq uint64) {
+	for {
+		st, err := c.client.Status(context.Background())
+		if err != nil {
+			log.Fatal(err)
+		}
+		if st.Seq >= seq && st.Role == "backup" {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// networkBench: rules 1–2 on three consoles over loopback, each figure with
+// its baseline from the same run.
+func networkBench(tmp string) {
+	ctx := context.Background()
+	fmt.Println("## Show network: 3 consoles on loopback (issue: show network)")
+	fmt.Printf("%-58s %14s %14s %8s\n", "measure", "value", "baseline", "ratio")
+	row := func(what string, v, base string, ratio float64) {
+		r := ""
+		if ratio > 0 {
+			r = fmt.Sprintf("%.2f", ratio)
+		}
+		fmt.Printf("%-58s %14s %14s %8s\n", what, v, base, r)
+	}
+
+	// 1. Full sync of a large show to a joining backup.
+	cs := cluster(tmp, "fullsync", 3)
+	a, b, c := cs[0], cs[1], cs[2]
+	if _, err := a.client.Launch(ctx, "bench", false); err != nil {
+		log.Fatal(err)
+	}
+	t0 := time.Now()
+	load(a, *showObjects, *objectSize)
+	loadTook := time.Since(t0)
+	st, _ := a.client.Status(ctx)
+	showBytes := dirBytes(filepath.Join(tmp, "fullsync", "desk-1", "shows", "bench"))
+	t0 = time.Now()
+	if _, err := b.client.Launch(ctx, "bench", false); err != nil {
+		log.Fatal(err)
+	}
+	waitSeq(b, st.Seq)
+	syncTook := time.Since(t0)
+	raw := rawCopy(filepath.Join(tmp, "fullsync", "desk-1", "shows", "bench"), filepath.Join(tmp, "rawcopy"))
+	row(fmt.Sprintf("full sync, %d objects, %.0f MB on disk", *showObjects, float64(showBytes)/1e6),
+		ms(syncTook), ms(raw)+" raw", float64(syncTook)/float64(raw))
+	fmt.Printf("%-58s %14s\n", "  (loading that show through the control API took)", loadTook.Round(time.Millisecond))
+
+	// 4. Catch-up of a backup that missed 100 edits on that show.
+	if _, err := c.client.Launch(ctx, "bench", false); err != nil {
+		log.Fatal(err)
+	}
+	waitSeq(c, st.Seq)
+	var catch []time.Duration
+	for trial := 0; trial < 5; trial++ {
+		if _, err := b.client.Logoff(ctx); err != nil {
+			log.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if _, err := a.client.Set(ctx, fmt.Sprintf("missed/%d.%d", trial, i), "x"); err != nil {
+				log.Fatal(err)
+			}
+		}
+		st, _ = a.client.Status(ctx)
+		before := st.CatchUps
+		t0 = time.Now()
+		if _, err := b.client.Launch(ctx, "bench", false); err != nil {
+			log.Fatal(err)
+		}
+		waitSeq(b, st.Seq)
+		catch = append(catch, time.Since(t0))
+		if st, _ = a.client.Status(ctx); st.CatchUps != before+1 {
+			log.Fatalf("the rejoin was not a catch-up (catch-ups %d → %d)", before, st.CatchUps)
+		}
+	}
+	c50, _ := percentiles(catch)
+	row("catch-up of 100 missed edits on that show, median of 5", ms(c50), "", 0)
+	fmt.Printf("%-58s %14s\n", "  (target)", "≤ 50 ms")
+	stopAll(cs)
+
+	// 2. Sustained acknowledged edits with two backups.
+	cs = cluster(tmp, "throughput", 3)
+	for _, x := range cs {
+		if _, err := x.client.Launch(ctx, "bench", false); err != nil {
+			log.Fatal(err)
+		}
+	}
+	value := `{"fade":3,"delay":0,"level":100}`
+	rate := throughput(*writers, *dur, func(w, i int) error {
+		_, err := cs[0].client.Set(ctx, fmt.Sprintf("cue/%d.%d", w, i), value)
+		return err
+	})
+	rawRate, err := storebench.RawSyncedWriteRate(filepath.Join(tmp, "raw-pebble"), *writers, *dur)
+	if err != nil {
+		log.Fatal(err)
+	}
+	row(fmt.Sprintf("acked edits/s, ack=one, 2 backups, %d clients", *writers), fmt.Sprintf("%.0f/s", rate), fmt.Sprintf("%.0f/s", rawRate), rate/rawRate)
+	fmt.Printf("%-58s %14s\n", "  (target; baseline is raw Pebble synced writes)", "≥ 30000/s")
+	stopAll(cs)
+
+	// 3. Edit to durable on every backup, at 1,000 edits/s.
+	cs = cluster(tmp, "latency", 3, "--ack", "all")
+	for _, x := range cs {
+		if _, err := x.client.Launch(ctx, "bench", false); err != nil {
+			log.Fatal(err)
+		}
+	}
+	var lat []time.Duration
+	tick := time.NewTicker(time.Millisecond)
+	for i := 0; i < 3000; i++ {
+		<-tick.C
+		t0 := time.Now()
+		if _, err := cs[0].client.Set(ctx, fmt.Sprintf("lat/%d", i), value); err != nil {
+			log.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	tick.Stop()
+	l50, l99 := percentiles(lat)
+	row("edit → durable on every backup at 1000/s (ack=all), p50", ms(l50), "", 0)
+	row("edit → durable on every backup at 1000/s (ack=all), p99", ms(l99), "", 0)
+	fmt.Printf("%-58s %14s\n", "  (target p99)", "≤ 2 ms")
+	stopAll(cs)
+	fmt.Println()
+}
+
+// load fills c's show with n objects of size bytes.
+func load(c *console, n, size int) {
+	val := strings.Repeat("v", size)
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 64 {
+				if _, err := c.client.Set(context.Background(), fmt.Sprintf("patch/%07d", i), val); err != nil {
+					log.Fatal(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// rawCopy sends the files of dir over one plain TCP connection on loopback
+// into one file that is fsynced: the floor for moving those bytes.
+func rawCopy(dir, dst string) time.Duration {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		f, err := os.Create(dst)
+		if err != nil {
+			done <- err
+			return
+		}
+		if _, err := io.Copy(f, c); err != nil {
+			done <- err
+			return
+		}
+		err = f.Sync()
+		f.Close()
+		done <- err
+	}()
+	t0 := time.Now()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // a file Pebble just removed
+		}
+		io.Copy(conn, f)
+		f.Close()
+	}
+	conn.Close()
+	if err := <-done; err != nil {
+		log.Fatal(err)
+	}
+	took := time.Since(t0)
+	os.Remove(dst)
+	return took
+}
