@@ -60,6 +60,7 @@ type console struct {
 	data   string
 	socket string
 	args   []string
+	netns  string // run inside this network namespace
 	cmd    *exec.Cmd
 	log    *syncBuffer
 	exited chan struct{}
@@ -107,6 +108,11 @@ func (c *console) start() {
 	c.t.Helper()
 	c.log = &syncBuffer{}
 	c.cmd = exec.Command(filepath.Join(binDir, "consoled"), c.args...)
+	if c.netns != "" {
+		// ip netns exec execs consoled in place, so killing this process
+		// kills the console.
+		c.cmd = exec.Command("ip", append([]string{"netns", "exec", c.netns, filepath.Join(binDir, "consoled")}, c.args...)...)
+	}
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatal(err)

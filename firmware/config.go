@@ -33,6 +33,7 @@ type Config struct {
 	Show       string   `yaml:"show"`        // show the LAUNCH button opens when no show was launched before
 	LogLevel   string   `yaml:"log-level"`   // debug, info, warn, error
 	Ack        string   `yaml:"ack"`         // when an edit is acknowledged: local, one, all
+	Discovery  string   `yaml:"discovery"`   // beacon NIC: auto (the board's NIC), off, or an interface name
 
 	// ProtocolVersion overrides the peer protocol version spoken, so tests
 	// can run a console that speaks another one. Not for production.
@@ -52,7 +53,8 @@ func Defaults() Config {
 		Listen:   ":7400",
 		HTTP:     "127.0.0.1:7480",
 		LogLevel: "info",
-		Ack:      "one",
+		Ack:       "one",
+		Discovery: "auto",
 	}
 }
 
@@ -83,6 +85,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&f.Show, "show", "", "`show` the LAUNCH button opens when none was launched before")
 	fs.StringVar(&f.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&f.Ack, "ack", cfg.Ack, "acknowledge an edit once durable on: local (the active), one (and one backup), all (and every backup)")
+	fs.StringVar(&f.Discovery, "discovery", cfg.Discovery, "find peers by multicast beacons on: auto (the board's NIC), off, or a `NIC` name")
 	fs.UintVar(&f.ProtocolVersion, "protocol-version", 0, "peer protocol `version` to speak (testing only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -125,6 +128,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			cfg.LogLevel = f.LogLevel
 		case "ack":
 			cfg.Ack = f.Ack
+		case "discovery":
+			cfg.Discovery = f.Discovery
 		case "protocol-version":
 			cfg.ProtocolVersion = f.ProtocolVersion
 		}

@@ -110,9 +110,10 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		s.log.Info("created a new show network key; copy it to the other consoles (consolectl network-key)", "file", cfg.NetworkKey)
 	}
 	ack, _ := replication.ParseAckMode(cfg.Ack)
+	discovery := s.discoveryNIC()
 	if s.engine, err = replication.New(replication.Options{
 		ID: cfg.ID, Store: s.store, Logger: s.log, Clock: s.clock,
-		Key: key, Listen: cfg.Listen, Peers: cfg.Peers, Master: cfg.Master, Ack: ack,
+		Key: key, Listen: cfg.Listen, Peers: cfg.Peers, Master: cfg.Master, Ack: ack, Discovery: discovery,
 		ProtocolVersion: uint16(cfg.ProtocolVersion),
 	}); err != nil {
 		return nil, err
@@ -133,6 +134,30 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		s.webSrv = &http.Server{Handler: s.webUI(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	return s, nil
+}
+
+// discoveryNIC resolves --discovery: "auto" beacons on the board's NIC when
+// the machine has it (the mock board's NIC does not exist, so a bench or
+// `make run` console sends nothing onto whatever network the machine is on).
+func (s *Service) discoveryNIC() string {
+	switch s.cfg.Discovery {
+	case "off":
+		return ""
+	case "auto":
+		ifi, err := net.InterfaceByName(s.board.Link().Name())
+		if err != nil || ifi.Flags&net.FlagMulticast == 0 {
+			return ""
+		}
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ifi.Name
+			}
+		}
+		s.log.Warn("no discovery: the NIC has no IPv4 address yet", "nic", ifi.Name)
+		return ""
+	}
+	return s.cfg.Discovery
 }
 
 // ControlPath is the control socket's path.

@@ -64,6 +64,9 @@ type Options struct {
 	Listen string
 	// Peers are addresses to keep connections to.
 	Peers []string
+	// Discovery is the network interface to beacon and listen on for other
+	// consoles (see DiscoveryGroup); "" turns discovery off.
+	Discovery string
 	// Master marks the designated master console (rule 5).
 	Master bool
 	// Ack is when an edit is acknowledged. Default AckOne.
@@ -188,6 +191,12 @@ func (e *Engine) Start() error {
 	if err := e.startNetwork(e.netCtx); err != nil {
 		e.netCancel()
 		return err
+	}
+	if e.opts.Discovery != "" {
+		if err := e.startDiscovery(e.netCtx, e.opts.Discovery); err != nil {
+			e.netCancel()
+			return err
+		}
 	}
 	e.started = true
 	e.net.wg.Add(1)
@@ -380,6 +389,11 @@ func (e *Engine) waitForPeers(ctx context.Context) {
 			}
 			p.mu.Unlock()
 		}
+		e.net.mu.Lock()
+		if from := e.net.discoveryFrom; !from.IsZero() && e.clock.Since(from) < 2*BeaconInterval {
+			ready = false // not every console has beaconed yet
+		}
+		e.net.mu.Unlock()
 		if ready {
 			return
 		}

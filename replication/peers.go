@@ -78,6 +78,8 @@ type network struct {
 	reqID    uint64
 	dialAddr map[string]bool
 	tried    map[string]bool // configured addresses dialed at least once
+
+	discoveryFrom time.Time // when discovery started; zero without it
 }
 
 type faultNote struct {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"consoled/firmware"
@@ -25,6 +26,15 @@ func main() {
 			os.Exit(2)
 		}
 		os.Exit(1)
+	}
+	// CONSOLED_CPUPROFILE=FILE (hidden, for performance work) writes a CPU
+	// profile of the whole run, flushed at a clean stop.
+	if path := os.Getenv("CONSOLED_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
 	}
 	// SIGTERM (systemd stop, power-down script) logs off cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
