@@ -119,7 +119,7 @@ func (s *Service) controlAPI() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		if s.mock == nil || s.board.Link().Name() != s.mock.Link().Name() {
+		if s.mock == nil || s.board.Link() != s.mock.Link() {
 			writeErrorKind(w, http.StatusConflict, "mock_only", fmt.Sprintf("link: board %s has a real NIC (%s); link works on the mock board only", s.board.Name(), s.board.Link().Name()))
 			return
 		}

@@ -97,7 +97,7 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	}
 	s.board = opts.Board
 	if s.board == nil {
-		if s.board, err = board.Open(cfg.Board); err != nil {
+		if s.board, err = board.OpenWith(cfg.Board, board.Options{Logger: s.log, Clock: s.clock}); err != nil {
 			return nil, err
 		}
 	}
