@@ -2,12 +2,16 @@ package firmware
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"consoled/hal"
 	"consoled/replication"
@@ -47,15 +51,25 @@ func (s *Service) controlAPI() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/edit", func(w http.ResponseWriter, r *http.Request) {
 		var req EditRequest
-		if !readJSON(w, r, &req) {
+		value, ok := readEditRequest(w, r, &req)
+		if !ok {
 			return
 		}
-		seq, err := s.submit(r.Context(), []store.Op{{Key: req.Key, Value: []byte(req.Value), Delete: req.Delete}})
+		seq, err := s.submit(r.Context(), []store.Op{{Key: req.Key, Value: value, Delete: req.Delete}})
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, EditResponse{Seq: seq})
+		// What writeJSON(w, EditResponse{Seq: seq}) writes, without the
+		// reflection: this is the busiest answer.
+		b := make([]byte, 0, 32)
+		b = append(b, `{"seq":`...)
+		b = strconv.AppendUint(b, seq, 10)
+		b = append(b, "}\n"...)
+		h := w.Header()
+		h["Content-Type"] = jsonContentType
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+		w.Write(b)
 	})
 	mux.HandleFunc("GET /v1/object", func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.Query().Get("key")
@@ -245,6 +259,171 @@ func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
 	bw.Write(tail[1:])
 	bw.WriteString("\n")
 	bw.Flush()
+}
+
+var jsonContentType = []string{"application/json"}
+
+// readEditRequest reads an EditRequest and returns the value as the bytes
+// to store. The common request (a small body of plain strings) is parsed
+// directly; anything else goes through readJSON, whose answers (and errors)
+// it matches exactly.
+func readEditRequest(w http.ResponseWriter, r *http.Request, req *EditRequest) ([]byte, bool) {
+	if n := r.ContentLength; n > 0 && n <= 4096 {
+		b := make([]byte, n)
+		got, err := io.ReadFull(r.Body, b)
+		if err == nil {
+			if value, ok := parseEditRequest(b, req); ok {
+				return value, true
+			}
+			*req = EditRequest{}
+		}
+		// Not the common case (or a short body): give encoding/json what
+		// was read and the rest, so it answers as it always did.
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(b[:got]), r.Body), r.Body}
+	}
+	if !readJSON(w, r, req) {
+		return nil, false
+	}
+	return []byte(req.Value), true
+}
+
+// parseEditRequest parses b as exactly one JSON object of EditRequest's
+// fields, each at most once, spelled as in its tags, with string values
+// that are valid UTF-8 without control characters or \u escapes, and
+// nothing after it but white space. It reports false for anything else
+// (which may still be valid: the caller then asks encoding/json).
+func parseEditRequest(b []byte, req *EditRequest) (value []byte, ok bool) {
+	i := 0
+	ws := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+	}
+	// str reads a string. Its bytes alias b unless it has escapes; only the
+	// one-letter escapes are handled here (\u goes to encoding/json).
+	str := func() ([]byte, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return nil, false
+		}
+		start := i + 1
+		var out []byte // the unescaped string, once an escape is seen
+		for j := start; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				i = j + 1
+				if out == nil {
+					return b[start:j], utf8.Valid(b[start:j])
+				}
+				out = append(out, b[start:j]...)
+				return out, utf8.Valid(out)
+			case c == '\\':
+				if j+1 >= len(b) {
+					return nil, false
+				}
+				var u byte
+				switch b[j+1] {
+				case '"', '\\', '/':
+					u = b[j+1]
+				case 'b':
+					u = '\b'
+				case 'f':
+					u = '\f'
+				case 'n':
+					u = '\n'
+				case 'r':
+					u = '\r'
+				case 't':
+					u = '\t'
+				default:
+					return nil, false
+				}
+				out = append(append(out, b[start:j]...), u)
+				j++
+				start = j + 1
+			case c < 0x20:
+				return nil, false
+			}
+		}
+		return nil, false
+	}
+	var seen [3]bool
+	ws()
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i++
+	ws()
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			ws()
+			name, ok := str()
+			if !ok {
+				return nil, false
+			}
+			ws()
+			if i >= len(b) || b[i] != ':' {
+				return nil, false
+			}
+			i++
+			ws()
+			switch string(name) {
+			case "key", "value":
+				f := 0
+				if name[0] == 'v' {
+					f = 1
+				}
+				v, ok := str()
+				if !ok || seen[f] {
+					return nil, false
+				}
+				seen[f] = true
+				if f == 0 {
+					req.Key = string(v)
+				} else {
+					value = append([]byte(nil), v...) // b is the caller's buffer
+					req.Value = ""                    // not needed: value carries it
+				}
+			case "delete":
+				if seen[2] {
+					return nil, false
+				}
+				seen[2] = true
+				switch {
+				case bytes.HasPrefix(b[i:], []byte("true")):
+					req.Delete, i = true, i+4
+				case bytes.HasPrefix(b[i:], []byte("false")):
+					req.Delete, i = false, i+5
+				default:
+					return nil, false
+				}
+			default:
+				return nil, false
+			}
+			ws()
+			if i < len(b) && b[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return nil, false
+		}
+	}
+	ws()
+	if i != len(b) {
+		return nil, false
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	return value, true
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -18,7 +21,27 @@ import (
 type Client struct {
 	socket string
 	hc     *http.Client
+
+	// Edits (set, delete) skip http.Transport: they are the hot path of
+	// scripts and panels, and the Transport's two goroutines and channel
+	// hand-offs per request cost more CPU than the edit itself. They speak
+	// the same HTTP/1.1 over kept-alive connections of their own.
+	editMu    sync.Mutex
+	editIdle  []*editConn
+	editClose bool
 }
+
+// editConn is a kept-alive control connection for edits, used by one
+// request at a time.
+type editConn struct {
+	nc        net.Conn
+	br        *bufio.Reader
+	socket    string // for messages
+	body, req []byte // reused
+}
+
+// maxIdleEdit bounds the edit connections kept open between requests.
+const maxIdleEdit = 256
 
 // NewClient returns a client for the control socket at path.
 func NewClient(path string) *Client {
@@ -34,7 +57,16 @@ func NewClient(path string) *Client {
 }
 
 // Close drops idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+	c.editMu.Lock()
+	idle := c.editIdle
+	c.editIdle = nil
+	c.editMu.Unlock()
+	for _, ec := range idle {
+		ec.nc.Close()
+	}
+}
 
 // APIError is an error answer from the console.
 type APIError struct {
@@ -122,14 +154,231 @@ func (c *Client) Set(ctx context.Context, key, value string) (uint64, error) {
 	if !utf8.ValidString(value) {
 		return 0, fmt.Errorf("value of %q is not valid UTF-8 text", key)
 	}
-	var r EditResponse
-	return r.Seq, c.do(ctx, "POST", "/v1/edit", EditRequest{Key: key, Value: value}, &r)
+	return c.edit(ctx, key, value, false)
 }
 
 // Delete records the deletion of key and returns its seq once acknowledged.
 func (c *Client) Delete(ctx context.Context, key string) (uint64, error) {
+	return c.edit(ctx, key, "", true)
+}
+
+// edit posts an EditRequest to /v1/edit, on a kept-alive connection.
+func (c *Client) edit(ctx context.Context, key, value string, del bool) (uint64, error) {
+	if !utf8.ValidString(key) {
+		// appendJSONString needs valid UTF-8; let encoding/json say what
+		// it does with the rest.
+		var r EditResponse
+		return r.Seq, c.do(ctx, "POST", "/v1/edit", EditRequest{Key: key, Value: value, Delete: del}, &r)
+	}
+	ec, reused, err := c.editConn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	seq, keep, sent, err := ec.roundTrip(ctx, key, value, del)
+	if err != nil && reused && !sent {
+		// The kept connection was closed by the console (it restarted, say)
+		// and took none of this request: one more try on a new one, as
+		// http.Transport does.
+		ec.nc.Close()
+		if ec, _, err = c.dialEdit(ctx); err != nil {
+			return 0, err
+		}
+		seq, keep, _, err = ec.roundTrip(ctx, key, value, del)
+	}
+	if keep {
+		c.putEditConn(ec)
+	} else {
+		ec.nc.Close()
+	}
+	return seq, err
+}
+
+func (c *Client) editConn(ctx context.Context) (ec *editConn, reused bool, err error) {
+	c.editMu.Lock()
+	if n := len(c.editIdle); n > 0 {
+		ec = c.editIdle[n-1]
+		c.editIdle[n-1] = nil
+		c.editIdle = c.editIdle[:n-1]
+	}
+	c.editMu.Unlock()
+	if ec != nil {
+		return ec, true, nil
+	}
+	return c.dialEdit(ctx)
+}
+
+func (c *Client) dialEdit(ctx context.Context) (*editConn, bool, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", c.socket)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			err = ne.Err
+		}
+		return nil, false, fmt.Errorf("cannot reach consoled at %s (is it running? --socket or $CONSOLED_SOCKET name the socket): %v", c.socket, err)
+	}
+	return &editConn{nc: nc, br: bufio.NewReaderSize(nc, 4096), socket: c.socket}, false, nil
+}
+
+func (c *Client) putEditConn(ec *editConn) {
+	c.editMu.Lock()
+	if len(c.editIdle) < maxIdleEdit {
+		c.editIdle = append(c.editIdle, ec)
+		ec = nil
+	}
+	c.editMu.Unlock()
+	if ec != nil {
+		ec.nc.Close()
+	}
+}
+
+// roundTrip sends one edit request and reads its answer. keep reports
+// whether the connection can take another request; sent whether the request
+// may have reached the console (false only when writing it failed).
+func (ec *editConn) roundTrip(ctx context.Context, key, value string, del bool) (seq uint64, keep, sent bool, err error) {
+	if dl, ok := ctx.Deadline(); ok {
+		ec.nc.SetDeadline(dl)
+		defer ec.nc.SetDeadline(time.Time{})
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { ec.nc.SetDeadline(time.Unix(1, 0)) })
+		defer func() {
+			if !stop() {
+				// Cancelled: the connection may be cut mid-answer.
+				keep = false
+				if err == nil {
+					seq, err = 0, ctx.Err()
+				}
+			}
+		}()
+	}
+	body := append(ec.body[:0], `{"key":`...)
+	body = appendJSONString(body, key)
+	if del {
+		body = append(body, `,"delete":true}`...)
+	} else {
+		body = append(body, `,"value":`...)
+		body = appendJSONString(body, value)
+		body = append(body, '}')
+	}
+	req := append(ec.req[:0], "POST /v1/edit HTTP/1.1\r\nHost: consoled\r\nContent-Type: application/json\r\nContent-Length: "...)
+	req = strconv.AppendInt(req, int64(len(body)), 10)
+	req = append(req, "\r\n\r\n"...)
+	req = append(req, body...)
+	if cap(req) <= 64<<10 { // keep the buffers of ordinary edits only
+		ec.body, ec.req = body, req
+	}
+	if _, err := ec.nc.Write(req); err != nil {
+		return 0, false, false, fmt.Errorf("consoled at %s: %w", ec.socket, err)
+	}
+	if _, err := ec.br.Peek(1); err != nil {
+		return 0, false, true, fmt.Errorf("consoled at %s: %w", ec.socket, err)
+	}
+	if seq, ok := ec.quickAnswer(); ok {
+		return seq, true, true, nil
+	}
+	resp, err := http.ReadResponse(ec.br, nil)
+	if err != nil {
+		return 0, false, true, fmt.Errorf("consoled at %s: %w", ec.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e ErrorJSON
+		derr := json.NewDecoder(resp.Body).Decode(&e)
+		_, cerr := io.Copy(io.Discard, resp.Body)
+		keep = derr == nil && cerr == nil && !resp.Close
+		if derr != nil || e.Error == "" {
+			return 0, keep, true, &APIError{Status: resp.StatusCode, Kind: "internal", Msg: fmt.Sprintf("consoled answered %s", resp.Status)}
+		}
+		return 0, keep, true, &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+	}
 	var r EditResponse
-	return r.Seq, c.do(ctx, "POST", "/v1/edit", EditRequest{Key: key, Delete: true}, &r)
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return 0, false, true, fmt.Errorf("reading the answer of consoled at %s: %w", ec.socket, err)
+	}
+	_, cerr := io.Copy(io.Discard, resp.Body)
+	return r.Seq, cerr == nil && !resp.Close, true, nil
+}
+
+// quickAnswer takes the common answer to an edit, when it has fully arrived:
+// "200 OK" with a Content-Length, no Connection or Transfer-Encoding header,
+// and the body {"seq":N}. Anything else it leaves unread for
+// http.ReadResponse, so it only saves that general parser's work.
+func (ec *editConn) quickAnswer() (uint64, bool) {
+	buf, _ := ec.br.Peek(ec.br.Buffered())
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 || !bytes.HasPrefix(buf, []byte("HTTP/1.1 200 ")) {
+		return 0, false
+	}
+	hdr := buf[:end]
+	length := -1
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.Index(hdr, []byte("\r\n")); i >= 0 {
+			line, hdr = hdr[:i], hdr[i+2:]
+		} else {
+			hdr = nil
+		}
+		name, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue // the status line
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, err := strconv.Atoi(string(bytes.TrimSpace(val)))
+			if err != nil || length >= 0 {
+				return 0, false
+			}
+			length = n
+		case bytes.EqualFold(name, []byte("Connection")), bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return 0, false
+		}
+	}
+	start := end + 4
+	if length < 0 || len(buf) < start+length {
+		return 0, false
+	}
+	body := bytes.TrimSuffix(buf[start:start+length], []byte("\n"))
+	digits, ok1 := bytes.CutPrefix(body, []byte(`{"seq":`))
+	digits, ok2 := bytes.CutSuffix(digits, []byte("}"))
+	if !ok1 || !ok2 || len(digits) == 0 || digits[0] == '0' && len(digits) > 1 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	ec.br.Discard(start + length)
+	return seq, true
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func (c *Client) Get(ctx context.Context, key string) (string, error) {

@@ -47,12 +47,12 @@ func Defaults() Config {
 		host = "console"
 	}
 	return Config{
-		ID:       host,
-		Data:     "/var/lib/consoled",
-		Board:    "mock",
-		Listen:   ":7400",
-		HTTP:     "127.0.0.1:7480",
-		LogLevel: "info",
+		ID:        host,
+		Data:      "/var/lib/consoled",
+		Board:     "mock",
+		Listen:    ":7400",
+		HTTP:      "127.0.0.1:7480",
+		LogLevel:  "info",
 		Ack:       "one",
 		Discovery: "auto",
 	}

@@ -100,6 +100,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		}
 		e.mu.Unlock()
 	}()
+	var edits []wire.Edit
 	for {
 		m, err := next()
 		if err != nil {
@@ -109,9 +110,31 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		if !ok {
 			return fmt.Errorf("expected edits from %s, got %s", p.id, m.Type())
 		}
-		last, err := e.applyStream(sh, reply.ShowID, activeEpochs, batch.Edits)
+		// Take every batch that arrived while the last one was being
+		// written, and write them all with one fsync: under load the
+		// batches grow instead of queueing.
+		edits = append(edits[:0], batch.Edits...)
+		var bad wire.Msg
+		for size := 0; size < maxApplyBytes && len(p.inbox) > 0; {
+			m := <-p.inbox
+			more, ok := m.(*wire.Edits)
+			if !ok {
+				bad = m
+				break
+			}
+			edits = append(edits, more.Edits...)
+			for _, ed := range more.Edits {
+				size += editSize(ed.Key, ed.Value)
+			}
+		}
+		last, err := e.applyStream(sh, reply.ShowID, activeEpochs, edits)
+		clear(edits)
 		if err != nil {
 			return err
+		}
+		if bad != nil {
+			p.conn.Send(&wire.Ack{Seq: last})
+			return fmt.Errorf("expected edits from %s, got %s", p.id, bad.Type())
 		}
 		if err := p.conn.Send(&wire.Ack{Seq: last}); err != nil {
 			return err
@@ -122,6 +145,10 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		}
 	}
 }
+
+// maxApplyBytes bounds what a backup writes in one Apply when it combines
+// the batches that queued up.
+const maxApplyBytes = 8 << 20
 
 // applyStream applies the active's edits durably, adopting the active's
 // epochs as the stream enters them, and returns the last seq applied.

@@ -145,6 +145,11 @@ type Engine struct {
 		fullSyncs, catchUps atomic.Uint64
 	}
 
+	// pipe orders the active's edits (see pipeline); one per show launched
+	// as active, made by its first edit.
+	pipeMu sync.Mutex
+	pipe   *pipeline
+
 	bcastMu   sync.Mutex
 	seqCh     chan struct{} // closed when the show's seq moves
 	roleCh    chan struct{} // closed when role or show changes
@@ -178,7 +183,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.linkUp.Store(true)
 	e.acks.links = map[string]*backupLink{}
-	e.acks.changed = make(chan struct{})
+	e.acks.mode = opts.Ack
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.endSession()
 	return e, nil
@@ -218,16 +223,17 @@ func (e *Engine) notify() {
 	}
 }
 
-// ackSet is the backups an active streams to and how far each confirmed.
+// ackSet is the backups an active streams to, how far each confirmed, and
+// the Submits waiting for their edits to be confirmed.
 type ackSet struct {
-	mu      sync.Mutex
-	links   map[string]*backupLink
-	changed chan struct{} // closed and replaced on every change
-}
-
-func (a *ackSet) broadcast() {
-	close(a.changed)
-	a.changed = make(chan struct{})
+	mu    sync.Mutex
+	mode  AckMode
+	links map[string]*backupLink
+	// waiting are the submissions durable here and waiting for backups, in
+	// no particular order; each ack releases exactly the ones it covers,
+	// so a Submit wakes once instead of on every ack.
+	waiting  []*submission
+	watchdog clockwork.Timer // armed while any submission waits
 }
 
 func (e *Engine) seqChanged() <-chan struct{} {
@@ -242,13 +248,14 @@ func (e *Engine) stateChanged() <-chan struct{} {
 	return e.roleCh
 }
 
-// bumpSeq wakes the streams and waiters after the show's seq moved.
+// bumpSeq wakes the streams and forwarders after the show's seq moved. It
+// does not notify the firmware: the panel shows no seq, and a status read
+// per batch of edits costs more than the edits.
 func (e *Engine) bumpSeq() {
 	e.bcastMu.Lock()
 	close(e.seqCh)
 	e.seqCh = make(chan struct{})
 	e.bcastMu.Unlock()
-	e.notify()
 }
 
 // roleChanged tells peers (through an immediate heartbeat) and the firmware.
@@ -510,7 +517,9 @@ func (e *Engine) Submit(ctx context.Context, ops []store.Op) (uint64, error) {
 	return 0, ErrNotLoggedOn
 }
 
-// submitActive orders edits on the active.
+// submitActive orders edits on the active: it commits them in the next
+// batch (see pipeline) and returns once they are durable here and confirmed
+// by the backups as the ack mode asks.
 func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, error) {
 	for _, op := range ops {
 		if err := ValidateOp(op); err != nil {
@@ -518,18 +527,29 @@ func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, erro
 		}
 	}
 	e.mu.RLock()
-	if e.role != RoleActive {
+	if e.role != RoleActive || e.show == nil {
 		e.mu.RUnlock()
-		return 0, fmt.Errorf("%w: %s is no longer active", ErrNoActive, e.id)
+		return 0, e.errNotActive()
 	}
-	edits, err := e.show.Append(ops)
+	pl := e.pipelineLocked()
 	e.mu.RUnlock()
-	if err != nil {
-		return 0, err
+	s := &submission{ops: ops, done: make(chan struct{})}
+	if !pl.submit(s) {
+		return 0, e.errNotActive()
 	}
-	e.bumpSeq()
-	seq := edits[len(edits)-1].Seq
-	return seq, e.waitAcked(ctx, seq)
+	select {
+	case <-s.done:
+		if s.err != nil {
+			return 0, s.err
+		}
+		return s.seq, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("waiting for edits to be confirmed: %w", ctx.Err())
+	}
+}
+
+func (e *Engine) errNotActive() error {
+	return fmt.Errorf("%w: %s is no longer active", ErrNoActive, e.id)
 }
 
 // Get reads one object of this console's copy.
