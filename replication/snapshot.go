@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"consoled/replication/store"
@@ -14,9 +15,13 @@ import (
 )
 
 // A full sync ships the show's Pebble files (a checkpoint: hard links to
-// the immutable sstables plus a copy of the small mutable files), not its
-// objects one by one: the receiver writes plain files and fsyncs them, which
-// costs about what copying the bytes costs.
+// the immutable sstables plus a copy of the small mutable files, no WAL),
+// not its objects one by one: the receiver writes plain files and fsyncs
+// them, which costs about what copying the bytes costs. The bulk path is
+// kept to the copies TLS needs: the sender reads ahead into a few reused
+// buffers and hands them to the connection as they are (WriteChunk); the
+// receiver's chunks come in pooled buffers it hands back (ReleaseChunk), and
+// each file is fsynced in the background while the next one arrives.
 
 // sendSnapshot streams a checkpoint of sh to p and returns the seq it holds.
 func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uint64, error) {
@@ -39,11 +44,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	if err != nil {
 		return 0, err
 	}
-	type file struct {
-		name string
-		size int64
-	}
-	var files []file
+	var files []snapFile
 	var total uint64
 	for _, en := range entries {
 		if !en.Type().IsRegular() {
@@ -53,40 +54,40 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		if err != nil {
 			return 0, err
 		}
-		files = append(files, file{en.Name(), fi.Size()})
+		files = append(files, snapFile{en.Name(), fi.Size()})
 		total += uint64(fi.Size())
 	}
 	if err := p.conn.WriteMsg(&wire.SnapBegin{Show: sh.Name(), ShowID: lin.ShowID, Epochs: toWireEpochs(lin.Epochs),
 		Seq: lin.Seq, Files: uint32(len(files)), Bytes: total}); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, wire.MaxChunk)
-	for _, f := range files {
-		if err := p.conn.WriteMsg(&wire.SnapFile{Name: f.name, Size: uint64(f.size)}); err != nil {
-			return 0, err
+	// Files are read ahead by a second goroutine, so reading the next chunk
+	// overlaps encrypting and sending this one.
+	rctx, stop := context.WithCancel(ctx)
+	chunks := readAhead(rctx, dir, files)
+	defer func() {
+		stop()
+		for range chunks { // the reader is done with dir before it goes
 		}
-		fd, err := os.Open(filepath.Join(dir, f.name))
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return 0, c.err
+		}
+		if c.data == nil {
+			if err := p.conn.WriteMsg(&wire.SnapFile{Name: files[c.file].name, Size: uint64(files[c.file].size)}); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		err := p.conn.WriteChunk(c.data)
+		c.release()
 		if err != nil {
 			return 0, err
 		}
-		left := f.size
-		for left > 0 {
-			if ctx.Err() != nil {
-				fd.Close()
-				return 0, ctx.Err()
-			}
-			n, err := io.ReadFull(fd, buf[:min(int64(len(buf)), left)])
-			if err != nil {
-				fd.Close()
-				return 0, fmt.Errorf("reading %s: %w", f.name, err)
-			}
-			if err := p.conn.WriteMsg(&wire.SnapChunk{Data: buf[:n]}); err != nil {
-				fd.Close()
-				return 0, err
-			}
-			left -= int64(n)
-		}
-		fd.Close()
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	// The transport is authenticated encryption and Pebble checksums every
 	// block it reads, so the end marker carries no digest of its own.
@@ -96,6 +97,83 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(files),
 		"bytes", total, "took", time.Since(t0).Round(time.Millisecond))
 	return lin.Seq, nil
+}
+
+type snapFile struct {
+	name string
+	size int64
+}
+
+// A readChunk is the start of file number file (data nil), a piece of it,
+// or a read error (the last one sent).
+type readChunk struct {
+	file int
+	data []byte
+	err  error
+	free chan<- []byte
+}
+
+// release hands the chunk's buffer back to the reader.
+func (c readChunk) release() { c.free <- c.data[:cap(c.data)] }
+
+// readAhead reads the files under dir in order, each exactly its size, in
+// chunks of at most wire.MaxChunk bytes, a few chunks ahead of the consumer,
+// who releases each data chunk when done with it. The channel closes after
+// the last file, after an error, or once ctx ends.
+func readAhead(ctx context.Context, dir string, files []snapFile) <-chan readChunk {
+	const ahead = 4
+	out := make(chan readChunk, ahead)
+	free := make(chan []byte, ahead)
+	for range ahead {
+		free <- make([]byte, wire.MaxChunk)
+	}
+	send := func(c readChunk) bool {
+		select {
+		case out <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	readFile := func(i int) error {
+		f := files[i]
+		fd, err := os.Open(filepath.Join(dir, f.name))
+		if err != nil {
+			return err
+		}
+		defer fd.Close()
+		for left := f.size; left > 0; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			n, err := io.ReadFull(fd, buf[:min(int64(len(buf)), left)])
+			if err != nil {
+				free <- buf
+				return fmt.Errorf("reading %s: %w", f.name, err)
+			}
+			if !send(readChunk{file: i, data: buf[:n], free: free}) {
+				return ctx.Err()
+			}
+			left -= int64(n)
+		}
+		return nil
+	}
+	go func() {
+		defer close(out)
+		for i := range files {
+			if !send(readChunk{file: i}) {
+				return
+			}
+			if err := readFile(i); err != nil {
+				send(readChunk{err: err})
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // receiveSnapshot writes the files of a snapshot into a fresh incoming
@@ -137,19 +215,26 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 		return "", lin, fmt.Errorf("%w: the copy needs %d MiB, %d MiB free", store.ErrDiskFull, begin.Bytes>>20, free>>20)
 	}
 	t0 := time.Now()
+	// Each finished file is fsynced by a background goroutine while the next
+	// one arrives: the disk writes one file while the network fills the
+	// next, instead of the transfer stalling for every fsync in turn.
+	syncer := newFileSyncer()
+	defer func() {
+		if err != nil {
+			syncer.discard.Store(true) // the directory goes: no need to sync it
+		}
+		if serr := syncer.wait(); err == nil && serr != nil {
+			err = serr
+		}
+	}()
 	var got uint64
 	var f *os.File
 	var left uint64
-	closeFile := func() error {
-		if f == nil {
-			return nil
+	closeFile := func() {
+		if f != nil {
+			syncer.add(f)
+			f = nil
 		}
-		err := f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		f = nil
-		return err
 	}
 	defer closeFile()
 	for files := uint32(0); ; {
@@ -162,9 +247,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			if left != 0 {
 				return "", lin, fmt.Errorf("copy: file ended %d bytes early", left)
 			}
-			if err := closeFile(); err != nil {
-				return "", lin, err
-			}
+			closeFile()
 			if !filepath.IsLocal(m.Name) || filepath.Base(m.Name) != m.Name {
 				return "", lin, fmt.Errorf("copy: refusing file name %q", m.Name)
 			}
@@ -184,11 +267,13 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			}
 			left -= uint64(len(m.Data))
 			got += uint64(len(m.Data))
+			wire.ReleaseChunk(m)
 		case *wire.SnapEnd:
 			if left != 0 || files != begin.Files || got != begin.Bytes {
 				return "", lin, fmt.Errorf("copy incomplete: %d of %d files, %d of %d bytes", files, begin.Files, got, begin.Bytes)
 			}
-			if err := closeFile(); err != nil {
+			closeFile()
+			if err := syncer.wait(); err != nil {
 				return "", lin, err
 			}
 			e.log.Info("received full copy", "peer", p.id, "show", show, "seq", lin.Seq, "bytes", got,
@@ -198,4 +283,47 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			return "", lin, fmt.Errorf("copy: unexpected %s", m.Type())
 		}
 	}
+}
+
+// fileSyncer fsyncs and closes files in the background, one at a time.
+type fileSyncer struct {
+	files   chan *os.File
+	done    chan struct{}
+	discard atomic.Bool // close the files without syncing them
+	err     error       // set by the goroutine; read after done
+	closed  bool
+}
+
+func newFileSyncer() *fileSyncer {
+	s := &fileSyncer{files: make(chan *os.File, 64), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for f := range s.files {
+			var err error
+			if !s.discard.Load() {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil && s.err == nil {
+				s.err = fmt.Errorf("copy: writing %s: %w", filepath.Base(f.Name()), err)
+			}
+		}
+	}()
+	return s
+}
+
+// add hands f over: it is synced and closed.
+func (s *fileSyncer) add(f *os.File) { s.files <- f }
+
+// wait takes no more files, waits until every file added is synced and
+// closed, and returns the first error. Later calls return the same.
+func (s *fileSyncer) wait() error {
+	if !s.closed {
+		s.closed = true
+		close(s.files)
+	}
+	<-s.done
+	return s.err
 }

@@ -108,9 +108,29 @@ func logBounds(r pebble.Reader) (first, last uint64, err error) {
 	return first, last, it.Error()
 }
 
+// The edit log is for incremental catch-up only: a backup missing more than
+// a few thousand edits gets a full copy instead. Keeping more than
+// Options.LogRetain entries would only make every full copy bigger (each
+// entry holds the value again), so commits trim the log as they go, in steps
+// of logTrimEvery seqs so that the range deletions stay few.
+const logTrimEvery = 1024
+
+// logTrimPoint returns the seq below which the log is to be trimmed by the
+// commit of seqs first..last, or 0 for no trim now. Called under wmu.
+func (sh *Show) logTrimPoint(first, last uint64) uint64 {
+	retain := sh.st.opts.LogRetain
+	if last <= retain || (first-1)/logTrimEvery == last/logTrimEvery {
+		return 0
+	}
+	if to := last - retain + 1; to > sh.logTrimmed {
+		return to
+	}
+	return 0
+}
+
 // EditsSince streams the logged edits with Seq > after, in order, up to the
-// seq the show was at when called. If the log no longer holds after+1 (it was
-// trimmed by Compact, or the copy was received whole), the error wraps
+// seq the show was at when called. If the log no longer holds after+1 (it
+// keeps about Options.LogRetain edits), the error wraps
 // ErrLogTruncated: the caller needs a full copy instead. after beyond the
 // show's seq is an error. An error from fn stops the stream and is returned
 // as is.
@@ -193,14 +213,18 @@ func (sh *Show) Compact() error {
 		return err
 	}
 	defer sh.leave()
-	seq := sh.Lineage().Seq
+	// Under the write lock like every write (Checkpoint relies on it).
+	sh.wmu.Lock()
+	seq := sh.lin.Seq
 	if retain := sh.st.opts.LogRetain; seq > retain {
-		// Keep seqs >= seq-retain+1. Newer edits land above the range, so
-		// concurrent Appends are unaffected.
+		// Keep seqs >= seq-retain+1.
 		if err := sh.db.DeleteRange(logKey(0), logKey(seq-retain+1), pebble.Sync); err != nil {
+			sh.wmu.Unlock()
 			return fmt.Errorf("store: show %s: trim edit log: %w", sh.name, err)
 		}
+		sh.logTrimmed = max(sh.logTrimmed, seq-retain+1)
 	}
+	sh.wmu.Unlock()
 	// Our keys all sort between "l/" and "p".
 	if err := sh.db.Compact(context.Background(), logLower, []byte("p"), true); err != nil {
 		return fmt.Errorf("store: show %s: compact: %w", sh.name, err)

@@ -37,17 +37,43 @@ const (
 // Checkpoint writes a consistent copy of the show into dir (which must not
 // exist) and returns the lineage it holds. Files are hard links where the
 // file system allows, so it is cheap and takes little space.
+//
+// Everything is flushed to sstables first and the checkpoint holds no WAL:
+// the WAL would repeat every recent edit (object and log entry, unsorted and
+// uncompressed), be up to a whole recycled 4 MiB file, and make the
+// receiver's first open replay it and flush it, an open that then also waits
+// for the compactions that flush sets off.
 func (sh *Show) Checkpoint(dir string) (Lineage, error) {
 	if err := sh.enter(); err != nil {
 		return Lineage{}, err
 	}
 	defer sh.leave()
-	// Under the write lock no edit lands between the copy and the lineage
-	// read, so the lineage is exactly the checkpoint's.
+	// The bulk of the memtable is flushed without holding up edits...
+	if err := sh.db.Flush(); err != nil {
+		return Lineage{}, fmt.Errorf("store: show %s: flush before checkpoint: %w", sh.name, err)
+	}
+	// ...and under the write lock only what landed meanwhile. Every write
+	// to the DB takes the write lock, so from here on the sstables hold the
+	// whole show and the lineage read is exactly theirs.
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
-	if err := sh.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+	if err := sh.db.Flush(); err != nil {
+		return Lineage{}, fmt.Errorf("store: show %s: flush before checkpoint: %w", sh.name, err)
+	}
+	if err := sh.db.Checkpoint(dir); err != nil {
 		return Lineage{}, fmt.Errorf("store: show %s: checkpoint: %w", sh.name, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Lineage{}, fmt.Errorf("store: show %s: checkpoint: %w", sh.name, err)
+	}
+	for _, e := range entries {
+		// Copies (not links) of WALs whose content is all in the sstables.
+		if strings.HasSuffix(e.Name(), ".log") {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return Lineage{}, fmt.Errorf("store: show %s: checkpoint: %w", sh.name, err)
+			}
+		}
 	}
 	return sh.Lineage(), nil
 }
@@ -101,8 +127,12 @@ func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
 	if open {
 		return errors.New("the show is open; close it first")
 	}
-	// Check the copy is a whole show before anything moves.
-	db, err := pebble.Open(dir, s.pebbleOptions(name, true))
+	// Check the copy is a whole show before anything moves. Read-only: the
+	// check must not write (a writable open replays and flushes the WAL,
+	// which the real open after the switch does anyway).
+	vo := s.pebbleOptions(name, true)
+	vo.ReadOnly = true
+	db, err := pebble.Open(dir, vo)
 	if err != nil {
 		return fmt.Errorf("incoming copy: %w", err)
 	}
@@ -113,7 +143,11 @@ func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("incoming copy: %w", err)
 	}
-	if err := syncTree(dir); err != nil {
+	// The files are synced already (the caller's part: receiving writes
+	// and syncs each while the next arrives, and a Pebble checkpoint syncs
+	// what it writes); syncing them again costs a device flush each. What
+	// must still be made durable before the rename is their names.
+	if err := syncDir(dir); err != nil {
 		return err
 	}
 	ready := s.showDir(readyPrefix + name + "-" + randomHex(4))
@@ -234,26 +268,4 @@ func recoverInstalls(showsDir string) error {
 		}
 	}
 	return syncDir(showsDir)
-}
-
-// syncTree fsyncs every file in dir and dir itself.
-func syncTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Type().IsRegular() {
-			f, err := os.Open(filepath.Join(dir, e.Name()))
-			if err != nil {
-				return err
-			}
-			err = f.Sync()
-			f.Close()
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return syncDir(dir)
 }

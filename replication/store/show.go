@@ -52,6 +52,11 @@ type Show struct {
 	lmu sync.Mutex
 	lin Lineage
 
+	// logTrimmed (guarded by wmu): the edit log holds no seq below it, as
+	// far as this open knows (0 after open: a trim then starts from the
+	// bottom).
+	logTrimmed uint64
+
 	// Pebble panics when used after Close, so every call counts itself in
 	// ops and Close waits for them.
 	life   sync.Mutex
@@ -237,9 +242,17 @@ func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit) e
 	}
 	last := edits[len(edits)-1].Seq
 	b.Set(keySeq, encodeSeq(last), nil)
+	trimTo := sh.logTrimPoint(edits[0].Seq, last)
+	if trimTo > 0 {
+		// In the same batch: no extra write or sync, and atomic with the edits.
+		b.DeleteRange(logKey(sh.logTrimmed), logKey(trimTo), nil)
+	}
 	if err := sh.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		sh.wmu.Unlock()
 		return fmt.Errorf("store: show %s: write edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
+	}
+	if trimTo > 0 {
+		sh.logTrimmed = trimTo
 	}
 	sh.lmu.Lock()
 	sh.lin.Seq = last

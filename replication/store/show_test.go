@@ -209,7 +209,8 @@ func TestApplySeqContinuity(t *testing.T) {
 }
 
 func TestConcurrentAppends(t *testing.T) {
-	_, sh := newShow(t, Options{})
+	// Keep the whole log: the test checks it against every acknowledged edit.
+	_, sh := newShow(t, Options{LogRetain: 1 << 20})
 	const writers, each = 64, 200
 	var wg sync.WaitGroup
 	acked := make([][]Edit, writers)

@@ -44,8 +44,11 @@ type Options struct {
 	// hitting ENOSPC in its WAL, which it treats as fatal. Default 16 MiB.
 	MinFreeBytes uint64
 
-	// LogRetain is how many of the newest edits Compact keeps in a show's edit
-	// log, for incremental catch-up of backups (EditsSince). Default 100000.
+	// LogRetain is how many of the newest edits a show's edit log keeps, for
+	// incremental catch-up of backups (EditsSince). The log is trimmed as
+	// edits are committed (in steps of 1024, in the same batch), so a full
+	// copy does not ship every value twice. A backup missing more edits than
+	// the engine's catch-up limit gets a whole copy anyway. Default 10000.
 	LogRetain uint64
 
 	// CacheBytes is Pebble's block cache, shared by all open shows. Default
@@ -58,7 +61,7 @@ type Options struct {
 
 const (
 	DefaultMinFreeBytes  = 16 << 20
-	DefaultLogRetain     = 100000
+	DefaultLogRetain     = 10000
 	DefaultCacheBytes    = 8 << 20
 	DefaultMemTableBytes = 4 << 20
 )

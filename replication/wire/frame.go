@@ -106,32 +106,78 @@ func (c *Conn) Send(m Msg) error {
 	return nil
 }
 
+// WriteChunk queues a SnapChunk carrying data. The frame is the one
+// WriteMsg(&SnapChunk{Data: data}) queues, without first copying data into
+// an encoding buffer: a full sync moves the whole show through here.
+func (c *Conn) WriteChunk(data []byte) error {
+	if len(data) > MaxChunk {
+		return fmt.Errorf("wire: SnapChunk: Data is %d bytes, the limit is %d", len(data), MaxChunk)
+	}
+	var hdr [4 + 1 + binary.MaxVarintLen64]byte
+	h := append(hdr[:4], byte(TypeSnapChunk))
+	h = binary.AppendUvarint(h, uint64(len(data)))
+	binary.BigEndian.PutUint32(h, uint32(len(h)-4+len(data)))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	// bufio copies what fits into its buffer and passes the rest of a large
+	// write straight through.
+	if _, err := c.w.Write(h); err != nil {
+		return c.netErr("sending SnapChunk", err)
+	}
+	if _, err := c.w.Write(data); err != nil {
+		return c.netErr("sending SnapChunk", err)
+	}
+	return nil
+}
+
 // ReadMsg reads and decodes the next message. The returned message owns its
-// memory (each frame gets a fresh buffer), so it may be kept. A decode error
+// memory (each frame gets a fresh buffer, or for a large SnapChunk a pooled
+// one that ReleaseChunk may hand back), so it may be kept. A decode error
 // (wrapping ErrMalformed) leaves the stream at the next frame; a framing or
 // network error does not, and the connection should be closed.
 func (c *Conn) ReadMsg() (Msg, error) {
-	b, err := c.readFrame()
+	n, err := c.readHeader()
+	if err != nil {
+		return nil, err
+	}
+	if m, ok, err := c.readChunk(n); ok {
+		return m, err
+	}
+	b, err := c.readBody(n)
 	if err != nil {
 		return nil, err
 	}
 	return Decode(b)
 }
 
-// readFrame returns the next frame's type byte and payload.
-func (c *Conn) readFrame() ([]byte, error) {
+// readHeader reads a frame's length and checks it.
+func (c *Conn) readHeader() (uint32, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
-		return nil, c.netErr("receiving", err)
+		return 0, c.netErr("receiving", err)
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	// Check the claimed length before allocating anything for it.
 	if n == 0 {
-		return nil, fmt.Errorf("%w: zero length", ErrFrame)
+		return 0, fmt.Errorf("%w: zero length", ErrFrame)
 	}
 	if n > MaxFrame {
-		return nil, fmt.Errorf("%w: length %d over the %d-byte limit", ErrFrame, n, MaxFrame)
+		return 0, fmt.Errorf("%w: length %d over the %d-byte limit", ErrFrame, n, MaxFrame)
 	}
+	return n, nil
+}
+
+// readFrame returns the next frame's type byte and payload.
+func (c *Conn) readFrame() ([]byte, error) {
+	n, err := c.readHeader()
+	if err != nil {
+		return nil, err
+	}
+	return c.readBody(n)
+}
+
+// readBody reads a frame's n bytes after its header into a fresh buffer.
+func (c *Conn) readBody(n uint32) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := io.ReadFull(c.r, b); err != nil {
 		if err == io.EOF {
@@ -140,6 +186,54 @@ func (c *Conn) readFrame() ([]byte, error) {
 		return nil, c.netErr("receiving", err)
 	}
 	return b, nil
+}
+
+// Snapshot chunks of at least chunkPoolMin bytes are read into pooled
+// buffers: a full sync would otherwise allocate (and zero, and collect) a
+// fresh MiB per frame.
+const chunkPoolMin = 64 << 10
+
+var chunkPool = sync.Pool{New: func() any { return new(chunkBuf) }}
+
+type chunkBuf [MaxChunk]byte
+
+// readChunk reads a frame of n bytes that is a well-formed large SnapChunk
+// straight into a pooled buffer. ok is false, and nothing is consumed, for
+// any other frame: the general path reads it (and reports what is wrong
+// with it).
+func (c *Conn) readChunk(n uint32) (m Msg, ok bool, err error) {
+	if n < chunkPoolMin {
+		return nil, false, nil
+	}
+	p, _ := c.r.Peek(min(int(n), 1+binary.MaxVarintLen64))
+	if len(p) < 2 || MsgType(p[0]) != TypeSnapChunk {
+		return nil, false, nil
+	}
+	size, k := binary.Uvarint(p[1:])
+	if k <= 0 || k != uvarintLen(size) || size > MaxChunk || uint64(n) != 1+uint64(k)+size {
+		return nil, false, nil
+	}
+	c.r.Discard(1 + k)
+	buf := chunkPool.Get().(*chunkBuf)
+	data := buf[:size]
+	if _, err := io.ReadFull(c.r, data); err != nil {
+		chunkPool.Put(buf)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, true, c.netErr("receiving", err)
+	}
+	return &SnapChunk{Data: data}, true, nil
+}
+
+// ReleaseChunk hands the buffer of a SnapChunk that ReadMsg returned back
+// for reuse by a later one; neither m nor its Data may be used afterwards.
+// Releasing is optional: an unreleased buffer is garbage collected as usual.
+func ReleaseChunk(m *SnapChunk) {
+	if cap(m.Data) == MaxChunk {
+		chunkPool.Put((*chunkBuf)(m.Data[:MaxChunk]))
+	}
+	m.Data = nil
 }
 
 // netErr wraps a transport error with the peer's address, and marks errors
