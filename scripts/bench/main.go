@@ -48,8 +48,9 @@ func main() {
 	log.SetFlags(0)
 	tmp, err := os.MkdirTemp("", "consoled-bench-")
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
+	benchTmp = tmp
 	if !*keepData {
 		defer os.RemoveAll(tmp)
 	}
@@ -65,6 +66,29 @@ func main() {
 	}
 }
 
+var (
+	benchTmp  string
+	startedMu sync.Mutex
+	started   []*console
+)
+
+// fatal stops every console the bench started and removes its data before
+// exiting, so a failed run leaves no processes or folders behind.
+func fatal(v ...any) {
+	startedMu.Lock()
+	for _, c := range started {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+	}
+	startedMu.Unlock()
+	if benchTmp != "" && !*keepData {
+		os.RemoveAll(benchTmp)
+	}
+	log.Fatal(v...)
+}
+
+func fatalf(format string, v ...any) { fatal(fmt.Sprintf(format, v...)) }
+
 // console is a consoled process started for the bench.
 type console struct {
 	cmd    *exec.Cmd
@@ -78,16 +102,19 @@ func startConsole(dir, id string, extra ...string) *console {
 	cmd := exec.Command(filepath.Join(*bin, "consoled"), args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	c := &console{cmd: cmd, socket: filepath.Join(data, "consoled.sock")}
+	startedMu.Lock()
+	started = append(started, c)
+	startedMu.Unlock()
 	c.client = firmware.NewClient(c.socket)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := c.client.Status(context.Background()); err == nil {
 			return c
 		} else if time.Now().After(deadline) {
-			log.Fatalf("consoled %s did not start: %v", id, err)
+			fatalf("consoled %s did not start: %v", id, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -111,7 +138,7 @@ func throughput(workers int, d time.Duration, fn func(w, i int) error) float64 {
 			defer wg.Done()
 			for i := 0; time.Now().Before(stop); i++ {
 				if err := fn(w, i); err != nil {
-					log.Fatal(err)
+					fatal(err)
 				}
 				n.Add(1)
 			}
@@ -135,7 +162,7 @@ func singleConsole(tmp string) {
 	c := startConsole(tmp, "bench-1")
 	defer c.stop()
 	if _, err := c.client.Launch(ctx, "bench", false); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	value := `{"fade":3,"delay":0,"level":100}`
 	apiRate := throughput(*writers, *dur, func(w, i int) error {
@@ -147,7 +174,7 @@ func singleConsole(tmp string) {
 	for i := range lat {
 		t0 := time.Now()
 		if _, err := c.client.Set(ctx, fmt.Sprintf("lat/%d", i), value); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		lat[i] = time.Since(t0)
 	}
@@ -159,7 +186,7 @@ func singleConsole(tmp string) {
 		t0 := time.Now()
 		out, err := exec.Command(filepath.Join(*bin, "consolectl"), "--socket", c.socket, "set", fmt.Sprintf("cli/%d", i), value).CombinedOutput()
 		if err != nil {
-			log.Fatalf("consolectl set: %v: %s", err, out)
+			fatalf("consolectl set: %v: %s", err, out)
 		}
 		cli[i] = time.Since(t0)
 	}
@@ -168,7 +195,7 @@ func singleConsole(tmp string) {
 	rawDir := filepath.Join(tmp, "raw")
 	rawRate, err := storebench.RawSyncedWriteRate(rawDir, *writers, *dur)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 
 	fmt.Println("## One console on the mock board (issue: single console)")

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,7 +28,7 @@ func cluster(tmp, name string, n int, extra ...string) []*console {
 	dir := filepath.Join(tmp, name)
 	key := filepath.Join(dir, "network.key")
 	if _, _, err := wire.LoadOrCreateKey(key); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	var cs []*console
 	var addrs []string
@@ -41,7 +40,7 @@ func cluster(tmp, name string, n int, extra ...string) []*console {
 		c := startConsole(dir, fmt.Sprintf("desk-%d", i+1), args...)
 		st, err := c.client.Status(context.Background())
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		addrs = append(addrs, st.Listen)
 		cs = append(cs, c)
@@ -60,7 +59,7 @@ func waitSeq(c *console, seq uint64) {
 	for {
 		st, err := c.client.Status(context.Background())
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		if st.Seq >= seq && st.Role == "backup" {
 			return
@@ -87,7 +86,7 @@ func networkBench(tmp string) {
 	cs := cluster(tmp, "fullsync", 3)
 	a, b, c := cs[0], cs[1], cs[2]
 	if _, err := a.client.Launch(ctx, "bench", false); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	t0 := time.Now()
 	load(a, *showObjects, *objectSize)
@@ -95,7 +94,7 @@ func networkBench(tmp string) {
 	st, _ := a.client.Status(ctx)
 	t0 = time.Now()
 	if _, err := b.client.Launch(ctx, "bench", false); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	waitSeq(b, st.Seq)
 	syncTook := time.Since(t0)
@@ -110,29 +109,29 @@ func networkBench(tmp string) {
 
 	// 4. Catch-up of a backup that missed 100 edits on that show.
 	if _, err := c.client.Launch(ctx, "bench", false); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	waitSeq(c, st.Seq)
 	var catch []time.Duration
 	for trial := 0; trial < 5; trial++ {
 		if _, err := b.client.Logoff(ctx); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		for i := 0; i < 100; i++ {
 			if _, err := a.client.Set(ctx, fmt.Sprintf("missed/%d.%d", trial, i), "x"); err != nil {
-				log.Fatal(err)
+				fatal(err)
 			}
 		}
 		st, _ = a.client.Status(ctx)
 		before := st.CatchUps
 		t0 = time.Now()
 		if _, err := b.client.Launch(ctx, "bench", false); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		waitSeq(b, st.Seq)
 		catch = append(catch, time.Since(t0))
 		if st, _ = a.client.Status(ctx); st.CatchUps != before+1 {
-			log.Fatalf("the rejoin was not a catch-up (catch-ups %d → %d)", before, st.CatchUps)
+			fatalf("the rejoin was not a catch-up (catch-ups %d → %d)", before, st.CatchUps)
 		}
 	}
 	c50, _ := percentiles(catch)
@@ -144,7 +143,7 @@ func networkBench(tmp string) {
 	cs = cluster(tmp, "throughput", 3)
 	for _, x := range cs {
 		if _, err := x.client.Launch(ctx, "bench", false); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 	}
 	value := `{"fade":3,"delay":0,"level":100}`
@@ -154,7 +153,7 @@ func networkBench(tmp string) {
 	})
 	rawRate, err := storebench.RawSyncedWriteRate(filepath.Join(tmp, "raw-pebble"), *writers, *dur)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	row(fmt.Sprintf("acked edits/s, ack=one, 2 backups, %d clients", *writers), fmt.Sprintf("%.0f/s", rate), fmt.Sprintf("%.0f/s", rawRate), rate/rawRate)
 	fmt.Printf("%-58s %14s\n", "  (target; baseline is raw Pebble synced writes)", "≥ 30000/s")
@@ -164,7 +163,7 @@ func networkBench(tmp string) {
 	cs = cluster(tmp, "latency", 3, "--ack", "all")
 	for _, x := range cs {
 		if _, err := x.client.Launch(ctx, "bench", false); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 	}
 	var lat []time.Duration
@@ -173,7 +172,7 @@ func networkBench(tmp string) {
 		<-tick.C
 		t0 := time.Now()
 		if _, err := cs[0].client.Set(ctx, fmt.Sprintf("lat/%d", i), value); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
 	}
@@ -200,7 +199,7 @@ func load(c *console, n, size int) {
 				rand.Read(rnd)
 				val := hex.EncodeToString(rnd)[:size]
 				if _, err := c.client.Set(context.Background(), fmt.Sprintf("patch/%07d", i), val); err != nil {
-					log.Fatal(err)
+					fatal(err)
 				}
 			}
 		}()
@@ -227,7 +226,7 @@ func shippedFiles(dir string) []string {
 func rawCopy(dir, dst string) (time.Duration, int64) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer ln.Close()
 	done := make(chan error, 1)
@@ -255,7 +254,7 @@ func rawCopy(dir, dst string) (time.Duration, int64) {
 	t0 := time.Now()
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	var sent int64
 	for _, name := range files {
@@ -269,7 +268,7 @@ func rawCopy(dir, dst string) (time.Duration, int64) {
 	}
 	conn.Close()
 	if err := <-done; err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	took := time.Since(t0)
 	os.Remove(dst)
