@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -91,7 +90,6 @@ func TestRule1JoinReplacesAndArchives(t *testing.T) {
 	b.must("launch", "demo")
 	b.must("set", "cue/1", "old cue from another day")
 	b.must("set", "cue/99", "only on desk-2")
-	oldDigest := b.dump().Digest
 	b.stop()
 
 	a := newConsole(t, "desk-1", "--network-key", key)
@@ -124,7 +122,6 @@ func TestRule1JoinReplacesAndArchives(t *testing.T) {
 	if len(arch) != 1 || arch[0].Show != "demo" || arch[0].Edits != 2 || !strings.Contains(arch[0].Why, "desk-1") {
 		t.Fatalf("archives on desk-2: %+v", arch)
 	}
-	_ = oldDigest
 }
 
 // Rule 2: an edit on any console reaches every console.
@@ -328,5 +325,4 @@ func TestJoinInterruptedByKill(t *testing.T) {
 			t.Logf("desk-2 holds the %s copy", map[bool]string{true: "old", false: "new"}[got == oldDigest])
 		})
 	}
-	_ = os.Remove
 }
