@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,16 +59,10 @@ type ctlArgs struct {
 	vals  map[string]string
 }
 
-func parseCtlArgs(cmd string, args []string, boolFlags, valFlags []string) (ctlArgs, error) {
+// parseCtlArgs also checks the command got n positionals; names describes
+// them in the usage error.
+func parseCtlArgs(cmd string, args []string, n int, names string, boolFlags, valFlags []string) (ctlArgs, error) {
 	a := ctlArgs{bools: map[string]bool{}, vals: map[string]string{}}
-	isIn := func(n string, list []string) bool {
-		for _, x := range list {
-			if x == n {
-				return true
-			}
-		}
-		return false
-	}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -80,9 +75,9 @@ func parseCtlArgs(cmd string, args []string, boolFlags, valFlags []string) (ctlA
 		}
 		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 		switch {
-		case isIn(name, boolFlags) && !hasVal:
+		case slices.Contains(boolFlags, name) && !hasVal:
 			a.bools[name] = true
-		case isIn(name, valFlags):
+		case slices.Contains(valFlags, name):
 			if !hasVal {
 				if i+1 >= len(args) {
 					return a, usageError{fmt.Sprintf("%s: flag --%s needs a value", cmd, name)}
@@ -95,14 +90,10 @@ func parseCtlArgs(cmd string, args []string, boolFlags, valFlags []string) (ctlA
 			return a, usageError{fmt.Sprintf("%s: unknown flag %s", cmd, arg)}
 		}
 	}
-	return a, nil
-}
-
-func (a ctlArgs) want(cmd string, n int, names string) error {
 	if len(a.pos) != n {
-		return usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", cmd, names, len(a.pos))}
+		return a, usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", cmd, names, len(a.pos))}
 	}
-	return nil
+	return a, nil
 }
 
 // RunCtl is consolectl: it runs one command and returns the exit status.
@@ -153,10 +144,7 @@ func RunCtl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin io.Reader, out io.Writer) error {
 	switch cmd {
 	case "status":
-		a, err := parseCtlArgs(cmd, args, []string{"json"}, nil)
-		if err == nil {
-			err = a.want(cmd, 0, "no arguments")
-		}
+		a, err := parseCtlArgs(cmd, args, 0, "no arguments", []string{"json"}, nil)
 		if err != nil {
 			return err
 		}
@@ -171,10 +159,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "launch":
-		a, err := parseCtlArgs(cmd, args, []string{"force"}, nil)
-		if err == nil {
-			err = a.want(cmd, 1, "one SHOW")
-		}
+		a, err := parseCtlArgs(cmd, args, 1, "one SHOW", []string{"force"}, nil)
 		if err != nil {
 			return err
 		}
@@ -186,10 +171,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "logoff":
-		a, err := parseCtlArgs(cmd, args, nil, nil)
-		if err == nil {
-			err = a.want(cmd, 0, "no arguments")
-		}
+		_, err := parseCtlArgs(cmd, args, 0, "no arguments", nil, nil)
 		if err != nil {
 			return err
 		}
@@ -200,10 +182,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "set":
-		a, err := parseCtlArgs(cmd, args, nil, nil)
-		if err == nil {
-			err = a.want(cmd, 2, "KEY VALUE")
-		}
+		a, err := parseCtlArgs(cmd, args, 2, "KEY VALUE", nil, nil)
 		if err != nil {
 			return err
 		}
@@ -223,10 +202,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "delete":
-		a, err := parseCtlArgs(cmd, args, nil, nil)
-		if err == nil {
-			err = a.want(cmd, 1, "one KEY")
-		}
+		a, err := parseCtlArgs(cmd, args, 1, "one KEY", nil, nil)
 		if err != nil {
 			return err
 		}
@@ -238,10 +214,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "get":
-		a, err := parseCtlArgs(cmd, args, nil, nil)
-		if err == nil {
-			err = a.want(cmd, 1, "one KEY")
-		}
+		a, err := parseCtlArgs(cmd, args, 1, "one KEY", nil, nil)
 		if err != nil {
 			return err
 		}
@@ -253,10 +226,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "dump":
-		a, err := parseCtlArgs(cmd, args, []string{"json"}, nil)
-		if err == nil {
-			err = a.want(cmd, 0, "no arguments")
-		}
+		a, err := parseCtlArgs(cmd, args, 0, "no arguments", []string{"json"}, nil)
 		if err != nil {
 			return err
 		}
@@ -275,10 +245,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return w.Flush()
 
 	case "press":
-		a, err := parseCtlArgs(cmd, args, nil, []string{"hold"})
-		if err == nil {
-			err = a.want(cmd, 1, "one BUTTON (launch or logoff)")
-		}
+		a, err := parseCtlArgs(cmd, args, 1, "one BUTTON (launch or logoff)", nil, []string{"hold"})
 		if err != nil {
 			return err
 		}
@@ -288,7 +255,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 				return usageError{fmt.Sprintf("press: --hold %q: want a duration like 3s", h)}
 			}
 		}
-		if !knownButton(a.pos[0]) {
+		if !slices.Contains(hal.ButtonNames, a.pos[0]) {
 			return usageError{fmt.Sprintf("press: unknown button %q (buttons: %s)", a.pos[0], strings.Join(hal.ButtonNames, ", "))}
 		}
 		r, err := c.Press(ctx, a.pos[0], hold)
@@ -310,10 +277,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "link":
-		a, err := parseCtlArgs(cmd, args, nil, nil)
-		if err == nil {
-			err = a.want(cmd, 1, "up or down")
-		}
+		a, err := parseCtlArgs(cmd, args, 1, "up or down", nil, nil)
 		if err != nil {
 			return err
 		}
@@ -328,10 +292,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "panel":
-		a, err := parseCtlArgs(cmd, args, []string{"json"}, nil)
-		if err == nil {
-			err = a.want(cmd, 0, "no arguments")
-		}
+		a, err := parseCtlArgs(cmd, args, 0, "no arguments", []string{"json"}, nil)
 		if err != nil {
 			return err
 		}
@@ -348,10 +309,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "archives":
-		a, err := parseCtlArgs(cmd, args, []string{"json"}, nil)
-		if err == nil {
-			err = a.want(cmd, 0, "no arguments")
-		}
+		a, err := parseCtlArgs(cmd, args, 0, "no arguments", []string{"json"}, nil)
 		if err != nil {
 			return err
 		}
@@ -371,10 +329,7 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 
 	case "network-key":
-		a, err := parseCtlArgs(cmd, args, nil, nil)
-		if err == nil {
-			err = a.want(cmd, 0, "no arguments")
-		}
+		_, err := parseCtlArgs(cmd, args, 0, "no arguments", nil, nil)
 		if err != nil {
 			return err
 		}
@@ -386,15 +341,6 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		return nil
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
-}
-
-func knownButton(name string) bool {
-	for _, b := range hal.ButtonNames {
-		if b == name {
-			return true
-		}
-	}
-	return false
 }
 
 func printJSON(out io.Writer, v any) error {
