@@ -3,10 +3,10 @@
 // network. It knows nothing of buttons or LEDs: the firmware turns its
 // Status into the front panel.
 //
-// Files: engine.go (roles, launch, log-off, edits, status), peers.go
-// (connections and heartbeats), active.go (serving backups), backup.go
-// (following the active), snapshot.go (full copies), lineage.go (comparing
-// copies).
+// Files: engine.go (roles, launch, log-off, edits, status), pipeline.go
+// (group commit, recent edits, acks), peers.go (connections, heartbeats),
+// discovery.go (beacons), active.go (serving backups), backup.go (following
+// the active), snapshot.go (full copies), lineage.go (comparing copies).
 package replication
 
 import (
