@@ -276,6 +276,8 @@ func errKind(err error) string {
 		return "not_logged_on"
 	case errors.Is(err, store.ErrDiskFull):
 		return "disk_full"
+	case errors.Is(err, ErrNoActive):
+		return "no_active"
 	}
 	return "internal"
 }
@@ -290,6 +292,17 @@ func kindErr(kind, msg string) error {
 		return fmt.Errorf("%w: %s", ErrNoActive, msg)
 	case "disk_full":
 		return fmt.Errorf("%w: %s", store.ErrDiskFull, msg)
+	case "no_active":
+		return remoteErr{msg, ErrNoActive}
 	}
 	return errors.New(msg)
 }
+
+// remoteErr is an error a peer reported whose text already names its kind.
+type remoteErr struct {
+	msg  string
+	kind error
+}
+
+func (r remoteErr) Error() string { return r.msg }
+func (r remoteErr) Unwrap() error { return r.kind }

@@ -41,14 +41,34 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	if err := p.conn.Send(&wire.Join{Show: show, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
 		return err
 	}
+	// next returns the active's next message. What it sent before it went
+	// (or logged off, or stepped down) is still taken: those edits may be
+	// ones it acknowledged, and the successor must hold them.
 	next := func() (wire.Msg, error) {
-		select {
-		case m := <-p.inbox:
-			return m, nil
-		case <-p.done:
-			return nil, fmt.Errorf("connection to %s lost", p.id)
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		for {
+			changed := p.stateChanged()
+			if !p.servesShow(show) {
+				select {
+				case m := <-p.inbox:
+					return m, nil
+				default:
+					return nil, fmt.Errorf("%s is no longer active for %s", p.id, show)
+				}
+			}
+			select {
+			case m := <-p.inbox:
+				return m, nil
+			case <-changed:
+			case <-p.done:
+				select {
+				case m := <-p.inbox:
+					return m, nil
+				default:
+					return nil, fmt.Errorf("connection to %s lost", p.id)
+				}
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 	}
 	m, err := next()
@@ -87,7 +107,8 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	e.following = p
 	e.mu.Unlock()
 	e.roleChanged()
-	if sh.Lineage().Seq >= reply.Seq {
+	caughtUp := sh.Lineage().Seq >= reply.Seq
+	if caughtUp {
 		once(nil)
 	} else {
 		e.setSyncing(true)
@@ -137,9 +158,14 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 			return fmt.Errorf("expected edits from %s, got %s", p.id, bad.Type())
 		}
 		if err := p.conn.Send(&wire.Ack{Seq: last}); err != nil {
-			return err
+			// The active is gone: apply what it sent before going (next
+			// returns it), then stop.
+			p.conn.Close()
 		}
-		if last >= reply.Seq && joined != nil {
+		if last >= reply.Seq && !caughtUp {
+			// Caught up, whether this is a launch's join (which returns
+			// now) or a rejoin after a failover.
+			caughtUp = true
 			e.setSyncing(false)
 			once(nil)
 		}

@@ -6,7 +6,8 @@
 // Files: engine.go (roles, launch, log-off, edits, status), pipeline.go
 // (group commit, recent edits, acks), peers.go (connections, heartbeats),
 // discovery.go (beacons), active.go (serving backups), backup.go (following
-// the active), snapshot.go (full copies), lineage.go (comparing copies).
+// the active), failover.go (successor, split networks meeting, the link),
+// snapshot.go (full copies), lineage.go (comparing copies).
 package replication
 
 import (
@@ -73,8 +74,23 @@ type Options struct {
 	Ack AckMode
 	// Heartbeat is how often a State goes to every peer. Default 100 ms.
 	Heartbeat time.Duration
-	// PeerTimeout: a peer silent this long is disconnected. Default 1 s.
+	// PeerTimeout: a peer silent this long is disconnected, and if it was
+	// the active, replaced. Default 3 heartbeats.
 	PeerTimeout time.Duration
+	// ElectionWait is how long a backup that lost its active waits for the
+	// other backups to notice too before choosing the successor. Default 2
+	// heartbeats.
+	ElectionWait time.Duration
+	// TakeoverTimeout: a backup takes over itself when the successor it
+	// chose has not become active this long after the active went. Default 1 s.
+	TakeoverTimeout time.Duration
+	// HandOverWait bounds how long a logging-off active waits for its
+	// backups to confirm its last edits. Default 500 ms.
+	HandOverWait time.Duration
+	// FailoverWait is how long an edit made while the show has no reachable
+	// active waits for one (a failover in progress) before it fails.
+	// Default 5 s.
+	FailoverWait time.Duration
 	// AckTimeout: a backup that has not confirmed an edit this long stops
 	// counting for acknowledgements until it catches up. Default 2 s.
 	AckTimeout time.Duration
@@ -100,7 +116,19 @@ func (o *Options) defaults() {
 		o.Heartbeat = 100 * time.Millisecond
 	}
 	if o.PeerTimeout <= 0 {
-		o.PeerTimeout = time.Second
+		o.PeerTimeout = 3 * o.Heartbeat
+	}
+	if o.ElectionWait <= 0 {
+		o.ElectionWait = 2 * o.Heartbeat
+	}
+	if o.TakeoverTimeout <= 0 {
+		o.TakeoverTimeout = time.Second
+	}
+	if o.HandOverWait <= 0 {
+		o.HandOverWait = 500 * time.Millisecond
+	}
+	if o.FailoverWait <= 0 {
+		o.FailoverWait = 5 * time.Second
 	}
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 2 * time.Second
@@ -136,6 +164,8 @@ type Engine struct {
 	following     *peer // the active this backup applies
 	followRunning bool
 	syncing       bool
+	orphanSince   time.Time // when this backup last lost its active; zero while it has one
+	handingOver   bool      // the active is logging off: it takes no new edits
 
 	linkUp atomic.Bool
 
@@ -153,6 +183,8 @@ type Engine struct {
 	bcastMu   sync.Mutex
 	seqCh     chan struct{} // closed when the show's seq moves
 	roleCh    chan struct{} // closed when role or show changes
+	anyCh     chan struct{} // closed at every notify: roles, peers, link
+	linkCh    chan struct{} // closed when the link changes
 	changed   chan struct{} // coalesced notifications for the firmware
 	kickCh    chan struct{}
 	netCtx    context.Context
@@ -178,12 +210,15 @@ func New(opts Options) (*Engine, error) {
 		role:    RoleOff,
 		seqCh:   make(chan struct{}),
 		roleCh:  make(chan struct{}),
+		anyCh:   make(chan struct{}),
+		linkCh:  make(chan struct{}),
 		changed: make(chan struct{}, 1),
 		kickCh:  make(chan struct{}, 1),
 	}
 	e.linkUp.Store(true)
 	e.acks.links = map[string]*backupLink{}
 	e.acks.mode = opts.Ack
+	e.acks.progress = make(chan struct{})
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.endSession()
 	return e, nil
@@ -217,10 +252,20 @@ func (e *Engine) Start() error {
 func (e *Engine) Changed() <-chan struct{} { return e.changed }
 
 func (e *Engine) notify() {
+	e.bcastMu.Lock()
+	close(e.anyCh)
+	e.anyCh = make(chan struct{})
+	e.bcastMu.Unlock()
 	select {
 	case e.changed <- struct{}{}:
 	default:
 	}
+}
+
+func (e *Engine) anyChange() <-chan struct{} {
+	e.bcastMu.Lock()
+	defer e.bcastMu.Unlock()
+	return e.anyCh
 }
 
 // ackSet is the backups an active streams to, how far each confirmed, and
@@ -234,6 +279,10 @@ type ackSet struct {
 	// so a Submit wakes once instead of on every ack.
 	waiting  []*submission
 	watchdog clockwork.Timer // armed while any submission waits
+	// stopped: this console is not (or no longer) active, so "no backup
+	// connected" no longer means "durable here is enough"; see stopAcks.
+	stopped  bool
+	progress chan struct{} // closed whenever a backup confirms more, or goes
 }
 
 func (e *Engine) seqChanged() <-chan struct{} {
@@ -329,6 +378,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 	e.show, e.role = sh, RoleActive
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.mu.Unlock()
+	e.startAcks()
 	e.log.Info("launched show as active", "show", show, "epoch", epoch, "seq", lin.Seq)
 	e.roleChanged()
 	return nil
@@ -367,9 +417,13 @@ func (e *Engine) runFollow(session context.Context, p *peer, show string, joined
 	}
 	e.mu.Lock()
 	e.followRunning = false
+	if e.role == RoleBackup || e.role == RoleSyncing {
+		e.orphanSince = e.clock.Now()
+	}
 	e.mu.Unlock()
-	e.notify()
-	e.kick()
+	// Tell the peers at once (Following is now empty): the backups that lost
+	// the same active choose the successor from these States.
+	e.roleChanged()
 }
 
 // waitForPeers gives the configured peers up to JoinWait to connect and say
@@ -411,9 +465,10 @@ func (e *Engine) waitForPeers(ctx context.Context) {
 	}
 }
 
-// reconcileLoop keeps a backup following the active of its show.
+// reconcileLoop runs reconcile (failover.go) at every change, and every
+// heartbeat for what no change announces.
 func (e *Engine) reconcileLoop(ctx context.Context) {
-	t := e.clock.NewTicker(500 * time.Millisecond)
+	t := e.clock.NewTicker(e.opts.Heartbeat)
 	defer t.Stop()
 	for {
 		select {
@@ -422,14 +477,7 @@ func (e *Engine) reconcileLoop(ctx context.Context) {
 		case <-e.kickCh:
 		case <-t.Chan():
 		}
-		e.mu.Lock()
-		if (e.role == RoleBackup || e.role == RoleSyncing) && !e.followRunning && e.show != nil {
-			if p := e.activeFor(e.show.Name()); p != nil {
-				e.followRunning = true
-				go e.runFollow(e.session, p, e.show.Name(), nil)
-			}
-		}
-		e.mu.Unlock()
+		e.reconcile()
 	}
 }
 
@@ -446,19 +494,29 @@ func (e *Engine) logoffLocked(ctx context.Context) error {
 		e.mu.Unlock()
 		return nil
 	}
+	sh, wasActive := e.show, e.role == RoleActive
+	e.handingOver = wasActive
+	e.mu.Unlock()
+	if wasActive {
+		e.handOver(ctx, sh)
+	}
+	e.mu.Lock()
 	e.endSession()
-	name, lin := e.show.Name(), e.show.Lineage()
-	err := e.show.Close()
+	name, lin := sh.Name(), sh.Lineage()
 	e.show = nil
 	e.role = RoleOff
 	e.following = nil
 	e.syncing = false
+	e.handingOver = false
+	e.orphanSince = time.Time{}
 	e.mu.Unlock()
+	// Leaving before closing the store: the successor need not wait for it.
 	for _, p := range e.connected() {
 		p.conn.Send(&wire.Leaving{})
 	}
-	e.log.Info("logged off", "show", name, "seq", lin.Seq)
 	e.roleChanged()
+	err := sh.Close()
+	e.log.Info("logged off", "show", name, "seq", lin.Seq)
 	if err != nil {
 		return fmt.Errorf("replication: log off %s: %w", name, err)
 	}
@@ -495,6 +553,26 @@ func (e *Engine) Submit(ctx context.Context, ops []store.Op) (uint64, error) {
 			return 0, fmt.Errorf("%w: %w", ErrBadInput, err)
 		}
 	}
+	// An edit made while the active goes waits for its successor: the
+	// operator keeps working through a failover. A retried edit may have
+	// reached the old active too; setting or deleting twice is harmless.
+	deadline := e.clock.Now().Add(e.opts.FailoverWait)
+	for {
+		wake := e.anyChange()
+		seq, err := e.submitOnce(ctx, ops)
+		if !errors.Is(err, ErrNoActive) || !e.clock.Now().Before(deadline) {
+			return seq, err
+		}
+		select {
+		case <-wake:
+		case <-e.clock.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, err
+		}
+	}
+}
+
+func (e *Engine) submitOnce(ctx context.Context, ops []store.Op) (uint64, error) {
 	e.mu.RLock()
 	role, p := e.role, e.following
 	var show string
@@ -506,7 +584,7 @@ func (e *Engine) Submit(ctx context.Context, ops []store.Op) (uint64, error) {
 	case RoleActive:
 		return e.submitActive(ctx, ops)
 	case RoleBackup, RoleSyncing:
-		if p == nil || !p.alive() {
+		if p == nil || !p.alive() || !p.servesShow(show) {
 			p = e.activeFor(show)
 		}
 		if p == nil {
@@ -527,7 +605,7 @@ func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, erro
 		}
 	}
 	e.mu.RLock()
-	if e.role != RoleActive || e.show == nil {
+	if e.role != RoleActive || e.show == nil || e.handingOver {
 		e.mu.RUnlock()
 		return 0, e.errNotActive()
 	}
@@ -577,14 +655,6 @@ func (e *Engine) Dump(fn func(store.Object) error) (show string, digest [32]byte
 	return e.show.Name(), digest, seq, err
 }
 
-// SetLink tells the engine the NIC's carrier changed.
-func (e *Engine) SetLink(up bool) {
-	if e.linkUp.Swap(up) != up {
-		e.log.Info("link changed", "up", up)
-		e.notify()
-	}
-}
-
 // Peer is another console as this one sees it.
 type Peer struct {
 	Console   string `json:"console"`
@@ -608,6 +678,7 @@ type Status struct {
 	LinkUp         bool
 	Peers          []Peer
 	Active         string // the active this backup follows
+	Backups        int    // backups this active serves
 	Listen         string
 	KeyFingerprint string
 	AuthRefused    int
@@ -635,9 +706,15 @@ func (e *Engine) Status() Status {
 	} else {
 		s.Peers = []Peer{}
 	}
+	e.acks.mu.Lock()
+	backups := len(e.acks.links)
+	e.acks.mu.Unlock()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	s.Role = e.role
+	if e.role == RoleActive {
+		s.Backups = backups
+	}
 	s.Syncing = e.syncing || e.role == RoleSyncing
 	if e.following != nil {
 		s.Active = e.following.id

@@ -25,10 +25,11 @@ type peer struct {
 	addr   string // where it was dialed, or where it came from
 	done   chan struct{}
 
-	mu    sync.Mutex
-	state wire.State
-	heard bool // a State has arrived
-	seen  time.Time
+	mu      sync.Mutex
+	state   wire.State
+	heard   bool // a State has arrived
+	seen    time.Time
+	changed chan struct{} // closed when state changes what the engine decides on
 
 	// inbox takes the messages of a join (JoinReply, Edits, Snap*) for the
 	// follower; the reader blocks on it, which is the flow control.
@@ -45,6 +46,44 @@ func (p *peer) State() wire.State {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state
+}
+
+// stateChanged is closed at the next change of the peer's role, show,
+// epoch, following or backups (not at every seq).
+func (p *peer) stateChanged() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
+// setState records a State or a Leaving and reports whether it changed
+// anything the engine decides on.
+func (p *peer) setState(st wire.State) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.state
+	changed := !p.heard || old.Role != st.Role || old.Show != st.Show || old.Leaving != st.Leaving ||
+		old.Following != st.Following || old.Backups != st.Backups || lastEpoch(old.Epochs) != lastEpoch(st.Epochs)
+	p.state = st
+	p.heard = true
+	if changed {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+	return changed
+}
+
+// servesShow reports whether the peer says it is the active for show.
+func (p *peer) servesShow(show string) bool {
+	st := p.State()
+	return st.Role == string(RoleActive) && st.Show == show && !st.Leaving
+}
+
+func lastEpoch(eps []wire.Epoch) string {
+	if len(eps) == 0 {
+		return ""
+	}
+	return eps[len(eps)-1].ID
 }
 
 func (p *peer) alive() bool {
@@ -145,6 +184,10 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
+		if !e.linkUp.Load() {
+			nc.Close() // an island takes no peers
+			continue
+		}
 		e.net.wg.Add(1)
 		go func() {
 			defer e.net.wg.Done()
@@ -173,6 +216,16 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 		defer e.net.wg.Done()
 		backoff := 50 * time.Millisecond
 		for ctx.Err() == nil {
+			linkCh := e.linkChanged()
+			if !e.linkUp.Load() {
+				select {
+				case <-linkCh:
+				case <-ctx.Done():
+					return
+				}
+				backoff = 50 * time.Millisecond
+				continue
+			}
 			if p := e.peerAt(addr); p != nil {
 				select {
 				case <-p.done:
@@ -199,6 +252,7 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 			}
 			select {
 			case <-e.clock.After(backoff):
+			case <-linkCh: // the cable is back (or out): try at once
 			case <-ctx.Done():
 				return
 			}
@@ -261,14 +315,21 @@ func (e *Engine) handshake(ctx context.Context, c *wire.Conn, dialed bool, addr 
 func (e *Engine) addPeer(ctx context.Context, c *wire.Conn, h wire.Hello, dialed bool, addr string) bool {
 	p := &peer{
 		e: e, id: h.Console, conn: c, dialed: dialed, addr: addr,
-		done:  make(chan struct{}),
-		inbox: make(chan wire.Msg, 16),
-		fwd:   map[uint64]chan *wire.ForwardReply{},
-		seen:  e.clock.Now(),
-		state: wire.State{Console: h.Console, Role: string(RoleOff), Master: h.Master},
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+		inbox:   make(chan wire.Msg, 16),
+		fwd:     map[uint64]chan *wire.ForwardReply{},
+		seen:    e.clock.Now(),
+		state:   wire.State{Console: h.Console, Role: string(RoleOff), Master: h.Master},
 	}
 	preferred := func(q *peer) bool { return q.dialed == (e.id < q.id) }
 	e.net.mu.Lock()
+	if !e.linkUp.Load() {
+		// The cable is out: this console is an island until it is back.
+		e.net.mu.Unlock()
+		c.Close()
+		return false
+	}
 	if old := e.net.peers[p.id]; old != nil {
 		if !preferred(p) || preferred(old) {
 			e.net.mu.Unlock()
@@ -334,11 +395,7 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		p.mu.Unlock()
 		switch m := m.(type) {
 		case *wire.State:
-			p.mu.Lock()
-			changed := !p.heard || p.state.Role != m.Role || p.state.Show != m.Show || p.state.Leaving != m.Leaving
-			p.state = *m
-			p.heard = true
-			p.mu.Unlock()
+			changed := p.setState(*m)
 			e.net.mu.Lock()
 			if e.net.peers[p.id] == p {
 				e.net.known[p.id] = knownPeer{state: *m, connected: true}
@@ -370,10 +427,11 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 				ch <- m
 			}
 		case *wire.Leaving:
-			p.mu.Lock()
-			p.state.Leaving = true
-			p.mu.Unlock()
+			st := p.State()
+			st.Leaving = true
+			p.setState(st)
 			e.stopServing(p)
+			e.notify()
 			e.kick()
 		case *wire.JoinReply, *wire.Edits, *wire.SnapBegin, *wire.SnapFile, *wire.SnapChunk, *wire.SnapEnd:
 			select {
@@ -413,14 +471,16 @@ func (e *Engine) heartbeat(ctx context.Context, p *peer) {
 func (e *Engine) stateMsg() wire.State {
 	st := e.Status()
 	return wire.State{
-		Console: e.id,
-		Role:    string(st.Role),
-		Show:    st.Show,
-		ShowID:  st.ShowID,
-		Epochs:  toWireEpochs(st.Epochs),
-		Seq:     st.Seq,
-		Stale:   st.Stale,
-		Master:  e.opts.Master,
+		Console:   e.id,
+		Role:      string(st.Role),
+		Show:      st.Show,
+		ShowID:    st.ShowID,
+		Epochs:    toWireEpochs(st.Epochs),
+		Seq:       st.Seq,
+		Stale:     st.Stale,
+		Master:    e.opts.Master,
+		Following: st.Active,
+		Backups:   uint64(st.Backups),
 	}
 }
 
@@ -436,14 +496,20 @@ func (e *Engine) connected() []*peer {
 	return out
 }
 
-// activeFor returns a connected peer that is active for show.
+// activeFor returns the connected peer that is active for show; when two
+// are (a split network meeting again), the one that is to stay (see beats).
 func (e *Engine) activeFor(show string) *peer {
+	var best *peer
+	var bestC candidate
 	for _, p := range e.connected() {
-		if st := p.State(); st.Role == string(RoleActive) && st.Show == show && !st.Leaving {
-			return p
+		if !p.servesShow(show) {
+			continue
+		}
+		if c := peerCandidate(p.State()); best == nil || c.beats(bestC) {
+			best, bestC = p, c
 		}
 	}
-	return nil
+	return best
 }
 
 func (e *Engine) peerList() []Peer {

@@ -5,6 +5,7 @@ package replication
 // its edits are acknowledged as the ack mode asks.
 
 import (
+	"context"
 	"errors"
 	"math"
 	"sync"
@@ -48,23 +49,104 @@ func (e *Engine) ackedThroughLocked() uint64 {
 	return lo
 }
 
+// confirmedThroughLocked is the seq through which the backups themselves
+// hold the edits as the ack mode asks, counting no shortcut: what is left
+// of an active's acknowledgements when it stops being one.
+func (e *Engine) confirmedThroughLocked() uint64 {
+	a := &e.acks
+	var hi uint64
+	lo, live := uint64(math.MaxUint64), 0
+	for _, l := range a.links {
+		hi = max(hi, l.acked)
+		if l.live {
+			live++
+			lo = min(lo, l.acked)
+		}
+	}
+	if a.mode == AckAll && live > 0 {
+		return lo
+	}
+	return hi
+}
+
 // releaseLocked acknowledges the waiting submissions the backups now cover.
 func (e *Engine) releaseLocked() {
 	a := &e.acks
+	close(a.progress)
+	a.progress = make(chan struct{})
 	if len(a.waiting) == 0 {
 		return
 	}
 	through := e.ackedThroughLocked()
+	if a.stopped {
+		through = e.confirmedThroughLocked()
+	}
 	kept := a.waiting[:0]
 	for _, s := range a.waiting {
-		if s.seq <= through {
+		switch {
+		case s.seq <= through:
 			close(s.done)
-		} else {
+		case a.stopped:
+			s.err = e.errNotActive()
+			close(s.done)
+		default:
 			kept = append(kept, s)
 		}
 	}
 	clear(a.waiting[len(kept):])
 	a.waiting = kept
+}
+
+// startAcks opens acknowledgements for a new term as active.
+func (e *Engine) startAcks() {
+	a := &e.acks
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopped = false
+}
+
+// stopAcks ends this console's acknowledgements as active: what a backup
+// already holds is acknowledged, the rest fails (the operator is told, and
+// may make the edit again on the new active), since this copy alone no
+// longer counts: another console orders the show now.
+func (e *Engine) stopAcks() {
+	a := &e.acks
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopped = true
+	e.releaseLocked()
+	if a.watchdog != nil {
+		a.watchdog.Stop()
+		a.watchdog = nil
+	}
+}
+
+// waitBackups waits up to d until every live backup confirmed seq, and
+// reports whether they did.
+func (e *Engine) waitBackups(ctx context.Context, seq uint64, d time.Duration) bool {
+	a := &e.acks
+	timeout := e.clock.After(d)
+	for {
+		a.mu.Lock()
+		done := true
+		for _, l := range a.links {
+			if l.live && l.acked < seq {
+				done = false
+			}
+		}
+		progress := a.progress
+		a.mu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-progress:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // waitAcked hands durable submissions over to wait for the backups.
@@ -103,7 +185,7 @@ func (e *Engine) ackWatchdog() {
 		}
 		e.releaseLocked()
 	}
-	if len(a.waiting) > 0 {
+	if len(a.waiting) > 0 && !a.stopped {
 		oldest := now
 		for _, s := range a.waiting {
 			if s.at.Before(oldest) {
@@ -125,6 +207,7 @@ type pipeline struct {
 	sh *store.Show
 
 	mu      sync.Mutex
+	idle    sync.Cond // signalled when leading ends
 	queue   []*submission
 	leading bool // a commit is under way: new submissions just queue
 	closed  bool // this console stopped being active for the show
@@ -160,8 +243,35 @@ func (e *Engine) pipelineLocked() *pipeline {
 		return pl
 	}
 	pl := &pipeline{e: e, sh: e.show, ring: make([]wire.Edit, ringEdits)}
+	pl.idle.L = &pl.mu
 	e.pipe = pl
 	return pl
+}
+
+// closePipeline ends the active's pipeline: queued edits fail, and it
+// returns once the commit under way (if any) is durable and handed to the
+// ack waiters. e.mu must not be held: the commit takes it.
+func (e *Engine) closePipeline() {
+	e.pipeMu.Lock()
+	pl := e.pipe
+	e.pipe = nil
+	e.pipeMu.Unlock()
+	if pl == nil {
+		return
+	}
+	pl.mu.Lock()
+	pl.closed = true
+	queued := pl.queue
+	pl.queue = nil
+	for pl.leading {
+		pl.idle.Wait()
+	}
+	pl.mu.Unlock()
+	err := e.errNotActive()
+	for _, s := range queued {
+		s.err = err
+		close(s.done)
+	}
 }
 
 // pipelineFor returns the pipeline of sh, or nil when it has none.
@@ -208,6 +318,7 @@ func (pl *pipeline) lead() {
 	pl.mu.Lock()
 	if len(pl.queue) == 0 {
 		pl.leading = false
+		pl.idle.Broadcast()
 		pl.mu.Unlock()
 		return
 	}

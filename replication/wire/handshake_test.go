@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -83,8 +84,9 @@ func TestHandshakeFutureHello(t *testing.T) {
 		_, err := Handshake(a, Hello{Console: "desk-1"}, 3*time.Second)
 		done <- err
 	}()
-	// The future peer: a version-3 Hello with an extra field appended.
-	future := frame(t, &Hello{Version: 3, Console: "desk-9"})
+	// The future peer: a next-version Hello with an extra field appended.
+	next := ProtocolVersion + 1
+	future := frame(t, &Hello{Version: next, Console: "desk-9"})
 	future = append(future, 0xEE, 0xEE)
 	future[3] += 2
 	if _, err := b.NetConn().Write(future); err != nil {
@@ -99,10 +101,10 @@ func TestHandshakeFutureHello(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, ok := m.(*HelloReply)
-	if !ok || r.OK || !strings.Contains(r.Reason, "peer desk-9 speaks protocol version 3, this console (desk-1) speaks 1") {
+	if !ok || r.OK || !strings.Contains(r.Reason, fmt.Sprintf("peer desk-9 speaks protocol version %d, this console (desk-1) speaks %d", next, ProtocolVersion)) {
 		t.Fatalf("future peer got %+v", m)
 	}
-	b.Send(&HelloReply{Version: 3, Console: "desk-9", Reason: "whatever"})
+	b.Send(&HelloReply{Version: next, Console: "desk-9", Reason: "whatever"})
 	if err := <-done; !errors.Is(err, ErrIncompatibleVersion) {
 		t.Fatalf("err = %v", err)
 	}

@@ -7,7 +7,7 @@ import (
 // ProtocolVersion is the version of the messages below. Bump it whenever an
 // encoding changes; the handshake refuses a peer whose version is not
 // Compatible, so encodings need no per-message versioning.
-const ProtocolVersion uint16 = 1
+const ProtocolVersion uint16 = 2
 
 // Compatible reports whether consoles speaking versions a and b can talk.
 func Compatible(a, b uint16) bool { return a == b }
@@ -119,6 +119,12 @@ type State struct {
 	Stale   bool
 	Master  bool
 	Leaving bool
+	// Following is the active this backup applies, "" when it follows none
+	// (it lost its active and is taking part in choosing the next one).
+	Following string
+	// Backups is how many backups this active serves; when two actives of
+	// one show meet, the one more consoles carried on with is kept.
+	Backups uint64
 }
 
 // Join is a backup asking the active to join its show.
@@ -391,6 +397,8 @@ func (m *State) encode(e *encoder) {
 	e.bool(m.Stale)
 	e.bool(m.Master)
 	e.bool(m.Leaving)
+	e.str("Following", m.Following, MaxString)
+	e.uvarint(m.Backups)
 }
 
 func (m *State) decode(d *decoder) {
@@ -403,6 +411,8 @@ func (m *State) decode(d *decoder) {
 	m.Stale = d.bool("Stale")
 	m.Master = d.bool("Master")
 	m.Leaving = d.bool("Leaving")
+	m.Following = d.str("Following", MaxString)
+	m.Backups = d.uvarint("Backups")
 }
 
 func (m *Join) encode(e *encoder) {

@@ -61,6 +61,9 @@ func main() {
 	if section("network") {
 		networkBench(tmp)
 	}
+	if section("failover") {
+		failoverBench(tmp)
+	}
 	if section("nic") {
 		benchNIC(tmp)
 	}

@@ -1,0 +1,263 @@
+package replication
+
+// Failover: who is the active when the active goes, and which of two actives
+// stays when a split network meets again. Every console decides from the
+// same States (heartbeats), so they agree without a vote; no quorum, because
+// a live show must go on with any one console left.
+
+import (
+	"context"
+	"time"
+
+	"consoled/replication/store"
+	"consoled/replication/wire"
+)
+
+// candidate is a console as these decisions see it.
+type candidate struct {
+	id      string
+	lin     store.Lineage
+	backups uint64 // backups it serves, when active
+	master  bool
+}
+
+func peerCandidate(st wire.State) candidate {
+	return candidate{
+		id:      st.Console,
+		lin:     store.Lineage{ShowID: st.ShowID, Epochs: fromWireEpochs(st.Epochs), Seq: st.Seq},
+		backups: st.Backups,
+		master:  st.Master,
+	}
+}
+
+// beats reports whether active c stays when it meets active o. A copy that
+// holds all of the other's history wins (nothing is replaced, the other
+// catches up); otherwise the side more consoles carried on with, then the
+// master, then the lower ID. Seq is not used between diverged copies: it
+// moves with every edit, and both sides must reach the same answer from
+// heartbeats that are up to one interval old. Both directions of Compare are
+// asked so that beats is antisymmetric even where Compare is not (two empty
+// copies of different shows are each "a prefix" of the other).
+func (c candidate) beats(o candidate) bool {
+	co, oc := Compare(c.lin, o.lin).Relation, Compare(o.lin, c.lin).Relation
+	switch {
+	case co == BPrefix && oc == APrefix:
+		return true
+	case co == APrefix && oc == BPrefix:
+		return false
+	case c.backups != o.backups:
+		return c.backups > o.backups
+	case c.master != o.master:
+		return c.master
+	}
+	return c.id < o.id
+}
+
+// succeeds reports whether backup c is a better successor than backup o:
+// the most up to date (it holds every edit the active acknowledged, since
+// each went to at least one backup and backups apply in order), then the
+// master, then the lower ID.
+func (c candidate) succeeds(o candidate) bool {
+	switch {
+	case c.lin.Seq != o.lin.Seq:
+		return c.lin.Seq > o.lin.Seq
+	case c.master != o.master:
+		return c.master
+	}
+	return c.id < o.id
+}
+
+// reconcile keeps the role right for what the network looks like now: a
+// backup follows the active of its show, or chooses the next one when there
+// is none; an active that meets a better active steps down.
+func (e *Engine) reconcile() {
+	if !e.launchMu.TryLock() {
+		return // a launch or log-off is deciding the role; it kicks when done
+	}
+	defer e.launchMu.Unlock()
+	e.mu.RLock()
+	role, sh, running, since := e.role, e.show, e.followRunning, e.orphanSince
+	e.mu.RUnlock()
+	if sh == nil {
+		return
+	}
+	switch role {
+	case RoleActive:
+		if w := e.activeFor(sh.Name()); w != nil && peerCandidate(w.State()).beats(e.selfCandidate(sh)) {
+			e.stepDown(sh, w)
+		}
+	case RoleBackup, RoleSyncing:
+		if running {
+			return
+		}
+		if p := e.activeFor(sh.Name()); p != nil {
+			e.startFollow(sh, p)
+			return
+		}
+		e.elect(sh, role, since)
+	}
+}
+
+func (e *Engine) selfCandidate(sh *store.Show) candidate {
+	e.acks.mu.Lock()
+	n := len(e.acks.links)
+	e.acks.mu.Unlock()
+	return candidate{id: e.id, lin: sh.Lineage(), backups: uint64(n), master: e.opts.Master}
+}
+
+// startFollow follows p as the active of sh.
+func (e *Engine) startFollow(sh *store.Show, p *peer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.show != sh || e.followRunning || (e.role != RoleBackup && e.role != RoleSyncing) {
+		return
+	}
+	e.followRunning = true
+	e.orphanSince = time.Time{}
+	go e.runFollow(e.session, p, sh.Name(), nil)
+}
+
+// elect runs on a backup that follows no active and sees none: the backups
+// of the show that are in the same situation pick the most up-to-date one
+// (see succeeds), which takes over with a new epoch; the others then follow
+// it. A backup that still follows an active this console cannot see has most
+// likely not yet noticed that the active went: it gets ElectionWait to say
+// so. If the chosen one does not take over within TakeoverTimeout (it is
+// hung, or sees the network differently), this console takes over: two
+// actives are resolved when they meet, one is never left without.
+func (e *Engine) elect(sh *store.Show, role Role, since time.Time) {
+	now := e.clock.Now()
+	if since.IsZero() {
+		since = now
+		e.mu.Lock()
+		if e.orphanSince.IsZero() {
+			e.orphanSince = now
+		}
+		e.mu.Unlock()
+	}
+	best := candidate{id: e.id, lin: sh.Lineage(), master: e.opts.Master}
+	// A console still receiving a copy holds only its old one: any backup
+	// with a complete copy goes first.
+	bestComplete := role == RoleBackup
+	var wait time.Duration
+	for _, p := range e.connected() {
+		st := p.State()
+		if st.Role != string(RoleBackup) || st.Show != sh.Name() || st.Leaving {
+			continue
+		}
+		if st.Following != "" {
+			wait = max(wait, e.opts.ElectionWait-now.Sub(since))
+			continue
+		}
+		if c := peerCandidate(st); !bestComplete || c.succeeds(best) {
+			best, bestComplete = c, true
+		}
+	}
+	if wait > 0 {
+		e.retryIn(wait)
+		return
+	}
+	if best.id != e.id {
+		if d := e.opts.TakeoverTimeout - now.Sub(since); d > 0 {
+			e.retryIn(d)
+			return
+		}
+		e.log.Warn("the chosen successor has not taken over; taking over instead", "successor", best.id)
+	}
+	e.takeOver(sh, since)
+}
+
+// retryIn runs reconcile again after d, whatever else happens meanwhile.
+func (e *Engine) retryIn(d time.Duration) {
+	e.clock.AfterFunc(max(d, time.Millisecond), e.kick)
+}
+
+// takeOver makes this backup the active of sh with a new epoch.
+func (e *Engine) takeOver(sh *store.Show, since time.Time) {
+	epoch := newEpochID()
+	e.mu.Lock()
+	if e.show != sh || e.followRunning || (e.role != RoleBackup && e.role != RoleSyncing) {
+		e.mu.Unlock()
+		return
+	}
+	lin, err := sh.StartEpoch(epoch)
+	if err != nil {
+		e.mu.Unlock()
+		e.log.Error("cannot take over as active", "show", sh.Name(), "err", err)
+		e.retryIn(time.Second)
+		return
+	}
+	e.role = RoleActive
+	e.following = nil
+	e.syncing = false
+	e.orphanSince = time.Time{}
+	e.mu.Unlock()
+	e.startAcks()
+	e.log.Info("took over as active", "show", sh.Name(), "epoch", epoch, "seq", lin.Seq,
+		"without_active_for", e.clock.Since(since).Round(time.Millisecond))
+	e.roleChanged()
+}
+
+// stepDown hands the show to w, a better active met on the network, and
+// joins it. Edits waiting here for backups fail unless a backup already
+// holds them; the copy is archived on joining if it is not a prefix of w's.
+func (e *Engine) stepDown(sh *store.Show, w *peer) {
+	e.mu.Lock()
+	if e.show != sh || e.role != RoleActive {
+		e.mu.Unlock()
+		return
+	}
+	e.endSession() // stops serving this console's backups: they go to w
+	e.session, e.endSession = context.WithCancel(context.Background())
+	e.role = RoleSyncing
+	e.orphanSince = e.clock.Now()
+	e.mu.Unlock()
+	e.closePipeline()
+	e.stopAcks()
+	st := w.State()
+	e.log.Warn("another active serves the show; stepping down to join it", "show", sh.Name(),
+		"active", w.id, "their_seq", st.Seq, "their_backups", st.Backups, "our_seq", sh.Lineage().Seq)
+	e.roleChanged()
+	e.startFollow(sh, w)
+}
+
+// handOver ends this active's term before a log-off: no new edits, and
+// what is committed reaches the backups (within HandOverWait), so that the
+// successor holds all of it.
+func (e *Engine) handOver(ctx context.Context, sh *store.Show) {
+	e.closePipeline()
+	seq := sh.Lineage().Seq
+	if !e.waitBackups(ctx, seq, e.opts.HandOverWait) {
+		e.log.Warn("logging off before every backup confirmed the last edits", "seq", seq)
+	}
+	e.stopAcks()
+}
+
+// SetLink tells the engine the NIC's carrier changed. Without it this
+// console is an island: it drops its peers at once (their heartbeats could
+// not arrive anyway) and serves its own operator, as active of the island
+// if it was a backup; when the cable is back it reconnects and the two
+// sides' lineages decide who stays active.
+func (e *Engine) SetLink(up bool) {
+	if e.linkUp.Swap(up) == up {
+		return
+	}
+	e.log.Info("link changed", "up", up)
+	e.bcastMu.Lock()
+	close(e.linkCh)
+	e.linkCh = make(chan struct{})
+	e.bcastMu.Unlock()
+	if !up && e.started {
+		for _, p := range e.connected() {
+			p.conn.Close()
+		}
+	}
+	e.notify()
+	e.kick()
+}
+
+func (e *Engine) linkChanged() <-chan struct{} {
+	e.bcastMu.Lock()
+	defer e.bcastMu.Unlock()
+	return e.linkCh
+}
