@@ -678,7 +678,6 @@ type Status struct {
 	LinkUp         bool
 	Peers          []Peer
 	Active         string // the active this backup follows
-	Backups        int    // backups this active serves
 	Listen         string
 	KeyFingerprint string
 	AuthRefused    int
@@ -706,15 +705,9 @@ func (e *Engine) Status() Status {
 	} else {
 		s.Peers = []Peer{}
 	}
-	e.acks.mu.Lock()
-	backups := len(e.acks.links)
-	e.acks.mu.Unlock()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	s.Role = e.role
-	if e.role == RoleActive {
-		s.Backups = backups
-	}
 	s.Syncing = e.syncing || e.role == RoleSyncing
 	if e.following != nil {
 		s.Active = e.following.id

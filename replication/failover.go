@@ -15,52 +15,30 @@ import (
 
 // candidate is a console as these decisions see it.
 type candidate struct {
-	id      string
-	lin     store.Lineage
-	backups uint64 // backups it serves, when active
-	master  bool
+	id     string
+	seq    uint64
+	master bool
 }
 
 func peerCandidate(st wire.State) candidate {
-	return candidate{
-		id:      st.Console,
-		lin:     store.Lineage{ShowID: st.ShowID, Epochs: fromWireEpochs(st.Epochs), Seq: st.Seq},
-		backups: st.Backups,
-		master:  st.Master,
-	}
+	return candidate{id: st.Console, seq: st.Seq, master: st.Master}
 }
 
-// beats reports whether active c stays when it meets active o. A copy that
-// holds all of the other's history wins (nothing is replaced, the other
-// catches up); otherwise the side more consoles carried on with, then the
-// master, then the lower ID. Seq is not used between diverged copies: it
-// moves with every edit, and both sides must reach the same answer from
-// heartbeats that are up to one interval old. Both directions of Compare are
-// asked so that beats is antisymmetric even where Compare is not (two empty
-// copies of different shows are each "a prefix" of the other).
-func (c candidate) beats(o candidate) bool {
-	co, oc := Compare(c.lin, o.lin).Relation, Compare(o.lin, c.lin).Relation
+// ahead orders consoles for the active role: the most up to date first,
+// then the master, then the lower ID. It picks the successor among backups
+// (the one with the highest seq holds every edit the active acknowledged,
+// since each went to at least one backup and backups apply in order), and
+// the active that stays when two meet (a strict prefix has the lower seq,
+// so a copy is never replaced by one it contains).
+//
+// Two actives meeting each compare their own live seq with the other's last
+// heartbeat, which is never ahead of that console's live seq; so they can
+// never both step down, and once the heartbeats have arrived exactly one
+// does.
+func (c candidate) ahead(o candidate) bool {
 	switch {
-	case co == BPrefix && oc == APrefix:
-		return true
-	case co == APrefix && oc == BPrefix:
-		return false
-	case c.backups != o.backups:
-		return c.backups > o.backups
-	case c.master != o.master:
-		return c.master
-	}
-	return c.id < o.id
-}
-
-// succeeds reports whether backup c is a better successor than backup o:
-// the most up to date (it holds every edit the active acknowledged, since
-// each went to at least one backup and backups apply in order), then the
-// master, then the lower ID.
-func (c candidate) succeeds(o candidate) bool {
-	switch {
-	case c.lin.Seq != o.lin.Seq:
-		return c.lin.Seq > o.lin.Seq
+	case c.seq != o.seq:
+		return c.seq > o.seq
 	case c.master != o.master:
 		return c.master
 	}
@@ -83,7 +61,8 @@ func (e *Engine) reconcile() {
 	}
 	switch role {
 	case RoleActive:
-		if w := e.activeFor(sh.Name()); w != nil && peerCandidate(w.State()).beats(e.selfCandidate(sh)) {
+		me := candidate{id: e.id, seq: sh.Lineage().Seq, master: e.opts.Master}
+		if w := e.activeFor(sh.Name()); w != nil && peerCandidate(w.State()).ahead(me) {
 			e.stepDown(sh, w)
 		}
 	case RoleBackup, RoleSyncing:
@@ -96,13 +75,6 @@ func (e *Engine) reconcile() {
 		}
 		e.elect(sh, role, since)
 	}
-}
-
-func (e *Engine) selfCandidate(sh *store.Show) candidate {
-	e.acks.mu.Lock()
-	n := len(e.acks.links)
-	e.acks.mu.Unlock()
-	return candidate{id: e.id, lin: sh.Lineage(), backups: uint64(n), master: e.opts.Master}
 }
 
 // startFollow follows p as the active of sh.
@@ -118,8 +90,7 @@ func (e *Engine) startFollow(sh *store.Show, p *peer) {
 }
 
 // elect runs on a backup that follows no active and sees none: the backups
-// of the show that are in the same situation pick the most up-to-date one
-// (see succeeds), which takes over with a new epoch; the others then follow
+// of the show that are in the same situation pick the first by ahead, which takes over with a new epoch; the others then follow
 // it. A backup that still follows an active this console cannot see has most
 // likely not yet noticed that the active went: it gets ElectionWait to say
 // so. If the chosen one does not take over within TakeoverTimeout (it is
@@ -135,7 +106,7 @@ func (e *Engine) elect(sh *store.Show, role Role, since time.Time) {
 		}
 		e.mu.Unlock()
 	}
-	best := candidate{id: e.id, lin: sh.Lineage(), master: e.opts.Master}
+	best := candidate{id: e.id, seq: sh.Lineage().Seq, master: e.opts.Master}
 	// A console still receiving a copy holds only its old one: any backup
 	// with a complete copy goes first.
 	bestComplete := role == RoleBackup
@@ -149,7 +120,7 @@ func (e *Engine) elect(sh *store.Show, role Role, since time.Time) {
 			wait = max(wait, e.opts.ElectionWait-now.Sub(since))
 			continue
 		}
-		if c := peerCandidate(st); !bestComplete || c.succeeds(best) {
+		if c := peerCandidate(st); !bestComplete || c.ahead(best) {
 			best, bestComplete = c, true
 		}
 	}
@@ -198,8 +169,8 @@ func (e *Engine) takeOver(sh *store.Show, since time.Time) {
 	e.roleChanged()
 }
 
-// stepDown hands the show to w, a better active met on the network, and
-// joins it. Edits waiting here for backups fail unless a backup already
+// stepDown hands the show to w, an active further ahead met on the
+// network (a split network meeting again), and joins it. Edits waiting here for backups fail unless a backup already
 // holds them; the copy is archived on joining if it is not a prefix of w's.
 func (e *Engine) stepDown(sh *store.Show, w *peer) {
 	e.mu.Lock()
@@ -214,9 +185,8 @@ func (e *Engine) stepDown(sh *store.Show, w *peer) {
 	e.mu.Unlock()
 	e.closePipeline()
 	e.stopAcks()
-	st := w.State()
-	e.log.Warn("another active serves the show; stepping down to join it", "show", sh.Name(),
-		"active", w.id, "their_seq", st.Seq, "their_backups", st.Backups, "our_seq", sh.Lineage().Seq)
+	e.log.Warn("another active serves the show, further ahead; stepping down to join it", "show", sh.Name(),
+		"active", w.id, "their_seq", w.State().Seq, "our_seq", sh.Lineage().Seq)
 	e.roleChanged()
 	e.startFollow(sh, w)
 }

@@ -49,7 +49,7 @@ func (p *peer) State() wire.State {
 }
 
 // stateChanged is closed at the next change of the peer's role, show,
-// epoch, following or backups (not at every seq).
+// epoch or following (not at every seq).
 func (p *peer) stateChanged() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -63,7 +63,7 @@ func (p *peer) setState(st wire.State) bool {
 	defer p.mu.Unlock()
 	old := p.state
 	changed := !p.heard || old.Role != st.Role || old.Show != st.Show || old.Leaving != st.Leaving ||
-		old.Following != st.Following || old.Backups != st.Backups || lastEpoch(old.Epochs) != lastEpoch(st.Epochs)
+		old.Following != st.Following || lastEpoch(old.Epochs) != lastEpoch(st.Epochs)
 	p.state = st
 	p.heard = true
 	if changed {
@@ -480,7 +480,6 @@ func (e *Engine) stateMsg() wire.State {
 		Stale:     st.Stale,
 		Master:    e.opts.Master,
 		Following: st.Active,
-		Backups:   uint64(st.Backups),
 	}
 }
 
@@ -497,7 +496,7 @@ func (e *Engine) connected() []*peer {
 }
 
 // activeFor returns the connected peer that is active for show; when two
-// are (a split network meeting again), the one that is to stay (see beats).
+// are (a split network meeting again), the one that is to stay (see ahead).
 func (e *Engine) activeFor(show string) *peer {
 	var best *peer
 	var bestC candidate
@@ -505,7 +504,7 @@ func (e *Engine) activeFor(show string) *peer {
 		if !p.servesShow(show) {
 			continue
 		}
-		if c := peerCandidate(p.State()); best == nil || c.beats(bestC) {
+		if c := peerCandidate(p.State()); best == nil || c.ahead(bestC) {
 			best, bestC = p, c
 		}
 	}

@@ -122,9 +122,6 @@ type State struct {
 	// Following is the active this backup applies, "" when it follows none
 	// (it lost its active and is taking part in choosing the next one).
 	Following string
-	// Backups is how many backups this active serves; when two actives of
-	// one show meet, the one more consoles carried on with is kept.
-	Backups uint64
 }
 
 // Join is a backup asking the active to join its show.
@@ -398,7 +395,6 @@ func (m *State) encode(e *encoder) {
 	e.bool(m.Master)
 	e.bool(m.Leaving)
 	e.str("Following", m.Following, MaxString)
-	e.uvarint(m.Backups)
 }
 
 func (m *State) decode(d *decoder) {
@@ -412,7 +408,6 @@ func (m *State) decode(d *decoder) {
 	m.Master = d.bool("Master")
 	m.Leaving = d.bool("Leaving")
 	m.Following = d.str("Following", MaxString)
-	m.Backups = d.uvarint("Backups")
 }
 
 func (m *Join) encode(e *encoder) {
