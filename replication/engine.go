@@ -77,12 +77,9 @@ type Options struct {
 	// PeerTimeout: a peer silent this long is disconnected, and if it was
 	// the active, replaced. Default 3 heartbeats.
 	PeerTimeout time.Duration
-	// ElectionWait is how long a backup that lost its active waits for the
-	// other backups to notice too before choosing the successor. Default 2
-	// heartbeats.
-	ElectionWait time.Duration
-	// TakeoverTimeout: a backup takes over itself when the successor it
-	// chose has not become active this long after the active went. Default 1 s.
+	// TakeoverTimeout: a backup that lost its active takes over itself when
+	// the successor it chose has not become active this long after, or
+	// another backup still follows an active it cannot reach. Default 1 s.
 	TakeoverTimeout time.Duration
 	// HandOverWait bounds how long a logging-off active waits for its
 	// backups to confirm its last edits. Default 500 ms.
@@ -117,9 +114,6 @@ func (o *Options) defaults() {
 	}
 	if o.PeerTimeout <= 0 {
 		o.PeerTimeout = 3 * o.Heartbeat
-	}
-	if o.ElectionWait <= 0 {
-		o.ElectionWait = 2 * o.Heartbeat
 	}
 	if o.TakeoverTimeout <= 0 {
 		o.TakeoverTimeout = time.Second
@@ -167,7 +161,8 @@ type Engine struct {
 	orphanSince   time.Time // when this backup last lost its active; zero while it has one
 	handingOver   bool      // the active is logging off: it takes no new edits
 
-	linkUp atomic.Bool
+	linkUp    atomic.Bool
+	lastState atomic.Pointer[wire.State] // the last heartbeat built
 
 	net   network
 	acks  ackSet

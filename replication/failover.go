@@ -90,12 +90,16 @@ func (e *Engine) startFollow(sh *store.Show, p *peer) {
 }
 
 // elect runs on a backup that follows no active and sees none: the backups
-// of the show that are in the same situation pick the first by ahead, which takes over with a new epoch; the others then follow
-// it. A backup that still follows an active this console cannot see has most
-// likely not yet noticed that the active went: it gets ElectionWait to say
-// so. If the chosen one does not take over within TakeoverTimeout (it is
-// hung, or sees the network differently), this console takes over: two
-// actives are resolved when they meet, one is never left without.
+// of the show that are in the same situation pick the first by ahead, which
+// takes over with a new epoch; the others then follow it. While another
+// backup still follows an active, that active is most likely alive and
+// this console only lost its connection to it (which the dialer restores
+// at once), or the other backup has not yet noticed the active went (it
+// will within a heartbeat, and say so). Either way this console waits, up
+// to TakeoverTimeout, as it waits for a chosen successor that does not take
+// over (hung, or seeing the network differently); then it takes over
+// itself: two actives are resolved when they meet, an operator is never
+// left without one.
 func (e *Engine) elect(sh *store.Show, role Role, since time.Time) {
 	now := e.clock.Now()
 	if since.IsZero() {
@@ -110,30 +114,26 @@ func (e *Engine) elect(sh *store.Show, role Role, since time.Time) {
 	// A console still receiving a copy holds only its old one: any backup
 	// with a complete copy goes first.
 	bestComplete := role == RoleBackup
-	var wait time.Duration
+	var stillFollowing string
 	for _, p := range e.connected() {
 		st := p.State()
 		if st.Role != string(RoleBackup) || st.Show != sh.Name() || st.Leaving {
 			continue
 		}
 		if st.Following != "" {
-			wait = max(wait, e.opts.ElectionWait-now.Sub(since))
+			stillFollowing = st.Console
 			continue
 		}
 		if c := peerCandidate(st); !bestComplete || c.ahead(best) {
 			best, bestComplete = c, true
 		}
 	}
-	if wait > 0 {
-		e.retryIn(wait)
-		return
-	}
-	if best.id != e.id {
+	if stillFollowing != "" || best.id != e.id {
 		if d := e.opts.TakeoverTimeout - now.Sub(since); d > 0 {
 			e.retryIn(d)
 			return
 		}
-		e.log.Warn("the chosen successor has not taken over; taking over instead", "successor", best.id)
+		e.log.Warn("no other console took over; taking over", "successor", best.id, "still_following", stillFollowing)
 	}
 	e.takeOver(sh, since)
 }

@@ -139,12 +139,26 @@ func TestElectionWaitsForBackupsStillFollowing(t *testing.T) {
 	r := newElectionRig(t, "desk-1", 5)
 	r.peer(wire.State{Console: "desk-2", Role: "backup", Seq: 3, Following: "desk-0"})
 	if got := r.reconcile(); got != RoleBackup {
-		t.Fatalf("took over before desk-2 noticed the active went: role %s", got)
+		t.Fatalf("took over while desk-2 still follows an active: role %s", got)
 	}
-	// desk-2 has not said within ElectionWait: it is left out.
-	r.clock.Advance(r.e.opts.ElectionWait)
+	// desk-2 notices the active went, and says so.
+	r.peer(wire.State{Console: "desk-2", Role: "backup", Seq: 3})
 	if got := r.reconcile(); got != RoleActive {
-		t.Fatalf("still waiting after ElectionWait: role %s", got)
+		t.Fatalf("desk-1 is furthest ahead and the only one left, yet did not take over: role %s", got)
+	}
+
+	// desk-2 keeps following an active desk-1 cannot reach: desk-1 waits
+	// TakeoverTimeout for its connection to come back, then serves its
+	// operator anyway.
+	r = newElectionRig(t, "desk-1", 5)
+	r.peer(wire.State{Console: "desk-2", Role: "backup", Seq: 3, Following: "desk-0"})
+	r.clock.Advance(r.e.opts.TakeoverTimeout - time.Millisecond)
+	if got := r.reconcile(); got != RoleBackup {
+		t.Fatalf("took over before TakeoverTimeout: role %s", got)
+	}
+	r.clock.Advance(time.Millisecond)
+	if got := r.reconcile(); got != RoleActive {
+		t.Fatalf("still waiting after TakeoverTimeout: role %s", got)
 	}
 }
 

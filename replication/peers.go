@@ -468,19 +468,27 @@ func (e *Engine) heartbeat(ctx context.Context, p *peer) {
 	}
 }
 
+// stateMsg is this console's heartbeat. While a copy is switched in (under
+// the write lock, which can take longer than PeerTimeout for a big show) it
+// repeats the last one, so the peers do not take the pause for a crash.
 func (e *Engine) stateMsg() wire.State {
-	st := e.Status()
-	return wire.State{
-		Console:   e.id,
-		Role:      string(st.Role),
-		Show:      st.Show,
-		ShowID:    st.ShowID,
-		Epochs:    toWireEpochs(st.Epochs),
-		Seq:       st.Seq,
-		Stale:     st.Stale,
-		Master:    e.opts.Master,
-		Following: st.Active,
+	if !e.mu.TryRLock() {
+		if last := e.lastState.Load(); last != nil {
+			return *last
+		}
+		e.mu.RLock()
 	}
+	st := wire.State{Console: e.id, Role: string(e.role), Master: e.opts.Master}
+	if e.following != nil {
+		st.Following = e.following.id
+	}
+	if e.show != nil {
+		lin := e.show.Lineage()
+		st.Show, st.ShowID, st.Epochs, st.Seq = e.show.Name(), lin.ShowID, toWireEpochs(lin.Epochs), lin.Seq
+	}
+	e.mu.RUnlock()
+	e.lastState.Store(&st)
+	return st
 }
 
 // connected returns the connected peers, sorted by ID.
