@@ -194,6 +194,7 @@ func (s *Service) status() StatusJSON {
 		AuthRefused: st.AuthRefused,
 		FullSyncs:   st.FullSyncs,
 		CatchUps:    st.CatchUps,
+		Adoptions:   st.Adoptions,
 		Ack:         s.cfg.Ack,
 	}
 	for _, msg := range st.ProtocolFaults {

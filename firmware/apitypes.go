@@ -34,6 +34,7 @@ type StatusJSON struct {
 	AuthRefused int    `json:"auth_refused"` // peer connections refused: wrong or no network key
 	FullSyncs   uint64 `json:"full_syncs"`   // whole copies sent to joining backups
 	CatchUps    uint64 `json:"catch_ups"`    // backups brought up to date with missed edits only
+	Adoptions   uint64 `json:"adoptions"`    // joiners with newer copies whose edits this active took
 	Ack         string `json:"ack"`          // the --ack mode
 }
 

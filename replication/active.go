@@ -90,6 +90,17 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 	theirs := store.Lineage{ShowID: j.ShowID, Epochs: fromWireEpochs(j.Epochs), Seq: j.Seq}
 	mine := sh.Lineage()
 	cmp := Compare(theirs, mine)
+	if cmp.Relation == BPrefix {
+		switch err := e.adopt(ctx, p, sh, theirs); {
+		case err == nil:
+			mine = sh.Lineage()
+			cmp = Compare(theirs, mine)
+		case errors.Is(err, errNoAdopt):
+			e.log.Warn("cannot take the joiner's newer edits; sending our copy (theirs is archived)", "peer", p.id, "err", err)
+		default:
+			return err
+		}
+	}
 	mode := wire.JoinSnapshot
 	from := uint64(0)
 	if cmp.Relation == Same {

@@ -79,6 +79,18 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	if !ok {
 		return fmt.Errorf("expected a join reply from %s, got %s", p.id, m.Type())
 	}
+	if reply.Mode == wire.JoinAdopt {
+		// Our copy is newer: the active takes our edits, then answers again.
+		if err := sendNewer(p, sh, reply.Seq); err != nil {
+			return fmt.Errorf("sending our newer edits to %s: %w", p.id, err)
+		}
+		if m, err = next(); err != nil {
+			return err
+		}
+		if reply, ok = m.(*wire.JoinReply); !ok || reply.Mode == wire.JoinAdopt {
+			return fmt.Errorf("expected a join reply from %s after it took our edits, got %s", p.id, m.Type())
+		}
+	}
 	activeEpochs := fromWireEpochs(reply.Epochs)
 	switch reply.Mode {
 	case wire.JoinRefused:
@@ -184,23 +196,8 @@ func (e *Engine) applyStream(sh *store.Show, showID string, epochs []store.Epoch
 	if e.show != sh {
 		return 0, ErrNotLoggedOn
 	}
-	for len(edits) > 0 {
-		// One Apply per run of edits in the same epoch.
-		n := 1
-		for n < len(edits) && edits[n].Epoch == edits[0].Epoch {
-			n++
-		}
-		if err := adoptEpochs(sh, showID, epochs, edits[0].Seq); err != nil {
-			return 0, err
-		}
-		run := make([]store.Edit, n)
-		for i, w := range edits[:n] {
-			run[i] = store.Edit{Seq: w.Seq, Epoch: w.Epoch, Op: store.Op{Key: w.Key, Value: w.Value, Delete: w.Delete}}
-		}
-		if err := sh.Apply(run); err != nil {
-			return 0, err
-		}
-		edits = edits[n:]
+	if err := applyEdits(sh, showID, epochs, edits); err != nil {
+		return 0, err
 	}
 	e.bumpSeq()
 	return sh.Lineage().Seq, nil

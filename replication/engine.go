@@ -160,6 +160,13 @@ type Engine struct {
 	syncing       bool
 	orphanSince   time.Time // when this backup last lost its active; zero while it has one
 	handingOver   bool      // the active is logging off: it takes no new edits
+	stale         bool      // the last launch was refused: the copy may be outdated
+
+	// presMu guards pres, the presence record last written for presShow
+	// (see guard.go).
+	presMu   sync.Mutex
+	pres     store.Presence
+	presShow string
 
 	linkUp    atomic.Bool
 	lastState atomic.Pointer[wire.State] // the last heartbeat built
@@ -167,7 +174,7 @@ type Engine struct {
 	net   network
 	acks  ackSet
 	stats struct {
-		fullSyncs, catchUps atomic.Uint64
+		fullSyncs, catchUps, adoptions atomic.Uint64
 	}
 
 	// pipe orders the active's edits (see pipeline); one per show launched
@@ -356,12 +363,24 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 		return fmt.Errorf("%w: logged on to show %q; log off first", ErrRefused, cur.Name())
 	}
 	e.waitForPeers(ctx)
+	if e.activeFor(show) == nil {
+		if err := e.checkStale(show); err != nil {
+			if !force {
+				return err
+			}
+			e.log.Warn("forced launch of a copy that may be outdated", "show", show, "guard", err)
+		}
+	}
 	sh, err := e.st.OpenShow(show, true)
 	if err != nil {
 		return fmt.Errorf("replication: launch %s: %w", show, err)
 	}
 	if p := e.activeFor(show); p != nil {
-		return e.join(ctx, sh, p)
+		if err := e.join(ctx, sh, p); err != nil {
+			return err
+		}
+		e.setStale(false)
+		return nil
 	}
 	epoch := newEpochID()
 	lin, err := sh.StartEpoch(epoch)
@@ -374,6 +393,8 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.mu.Unlock()
 	e.startAcks()
+	e.setStale(false)
+	e.updatePresence(sh)
 	e.log.Info("launched show as active", "show", show, "epoch", epoch, "seq", lin.Seq)
 	e.roleChanged()
 	return nil
@@ -510,6 +531,12 @@ func (e *Engine) logoffLocked(ctx context.Context) error {
 		p.conn.Send(&wire.Leaving{})
 	}
 	e.roleChanged()
+	if e.recordLeaving(name) {
+		// Rule 5's clean-up, by the last server out.
+		if cerr := sh.Compact(); cerr != nil {
+			e.log.Warn("compacting the master copy", "show", name, "err", cerr)
+		}
+	}
 	err := sh.Close()
 	e.log.Info("logged off", "show", name, "seq", lin.Seq)
 	if err != nil {
@@ -678,6 +705,7 @@ type Status struct {
 	AuthRefused    int
 	FullSyncs      uint64 // copies sent whole to joining backups
 	CatchUps       uint64 // backups brought up to date with missed edits only
+	Adoptions      uint64 // joiners whose newer edits this active took
 	ProtocolFaults []string
 }
 
@@ -690,6 +718,7 @@ func (e *Engine) Status() Status {
 		KeyFingerprint: e.opts.Key.Fingerprint(),
 		FullSyncs:      e.stats.fullSyncs.Load(),
 		CatchUps:       e.stats.catchUps.Load(),
+		Adoptions:      e.stats.adoptions.Load(),
 	}
 	if e.started {
 		s.Peers = e.peerList()
@@ -703,6 +732,7 @@ func (e *Engine) Status() Status {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	s.Role = e.role
+	s.Stale = e.stale
 	s.Syncing = e.syncing || e.role == RoleSyncing
 	if e.following != nil {
 		s.Active = e.following.id

@@ -59,6 +59,7 @@ func (e *Engine) reconcile() {
 	if sh == nil {
 		return
 	}
+	e.updatePresence(sh)
 	switch role {
 	case RoleActive:
 		me := candidate{id: e.id, seq: sh.Lineage().Seq, master: e.opts.Master}

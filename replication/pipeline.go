@@ -431,6 +431,15 @@ func (pl *pipeline) publish(edits []store.Edit) {
 	}
 }
 
+// forget empties the ring, for when the show's seq moved past it other
+// than by a commit: the streams then read the log.
+func (pl *pipeline) forget() {
+	pl.ringMu.Lock()
+	defer pl.ringMu.Unlock()
+	clear(pl.ring)
+	pl.n, pl.ringBytes = 0, 0
+}
+
 // read appends to batch the edits after next that the ring holds, up to a
 // message's worth, and says through which seq edits are published. ok is
 // false when the ring does not hold next+1 (the backup is further behind,

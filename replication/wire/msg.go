@@ -138,6 +138,7 @@ const (
 	JoinSnapshot uint8 = 2 // a snapshot follows
 	JoinUpToDate uint8 = 3 // nothing to send
 	JoinRefused  uint8 = 4 // see Reason
+	JoinAdopt    uint8 = 5 // the joiner's copy is newer: it sends its edits after Seq, then an empty Edits; another JoinReply follows
 )
 
 // JoinReply is the active's answer to Join. Mode is not checked by the

@@ -1,0 +1,133 @@
+package replication
+
+// The stale-launch guard (rule 6): a copy remembers which consoles were on
+// the show with it (store.Presence); one that left while they carried on
+// may be outdated, and launching it first would make its old data the show.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"consoled/replication/store"
+)
+
+// ErrStale: a launch refused because the copy may be outdated. It wraps
+// ErrRefused.
+var ErrStale = fmt.Errorf("%w: stale copy", ErrRefused)
+
+// onShowWith lists the connected consoles logged on to show, other than
+// this one.
+func (e *Engine) onShowWith(show string) []string {
+	var out []string
+	for _, p := range e.connected() {
+		if st := p.State(); st.Show == show && st.Role != string(RoleOff) && !st.Leaving {
+			out = append(out, p.id)
+		}
+	}
+	return out
+}
+
+// presenceNow is the record this console would leave if it went now: the
+// consoles on the show with it. A console that vanished while the link is
+// up crashed or lost its own link: this one carried on, so it is dropped.
+// Without the link this console cannot tell, so it keeps everyone it was
+// with: they may be carrying on.
+func (e *Engine) presenceNow(show string, prev store.Presence) []string {
+	with := e.onShowWith(show)
+	if !e.linkUp.Load() {
+		for _, id := range prev.With {
+			if !slices.Contains(with, id) {
+				with = append(with, id)
+			}
+		}
+	}
+	slices.Sort(with)
+	return with
+}
+
+// updatePresence records, while logged on, who is on the show with this
+// console, so that a crash leaves a true record.
+func (e *Engine) updatePresence(sh *store.Show) {
+	e.presMu.Lock()
+	defer e.presMu.Unlock()
+	want := store.Presence{With: e.presenceNow(sh.Name(), e.pres)}
+	if e.presShow == sh.Name() && e.pres.Equal(want) {
+		return
+	}
+	if err := e.st.SetPresence(sh.Name(), want); err != nil {
+		e.log.Error("cannot record who is on the show", "show", sh.Name(), "err", err)
+		return
+	}
+	e.pres, e.presShow = want, sh.Name()
+}
+
+// recordLeaving writes the record of a log-off; it reports whether this
+// console was the last server of the show, whose copy is then the master
+// copy.
+func (e *Engine) recordLeaving(show string) bool {
+	e.presMu.Lock()
+	defer e.presMu.Unlock()
+	prev := e.pres
+	if e.presShow != show {
+		prev = store.Presence{}
+	}
+	p := store.Presence{With: e.presenceNow(show, prev), Left: e.clock.Now().UTC()}
+	p.MasterCopy = len(p.With) == 0
+	if err := e.st.SetPresence(show, p); err != nil {
+		e.log.Error("cannot record the log-off", "show", show, "err", err)
+	}
+	e.pres, e.presShow = store.Presence{}, ""
+	if p.MasterCopy {
+		e.log.Info("last server of the show to log off: this copy is the master copy", "show", show)
+	} else {
+		e.log.Info("logged off while others carry on: this copy may become outdated", "show", show, "carrying_on", p.With)
+	}
+	return p.MasterCopy
+}
+
+// checkStale is the guard, run by a launch that found no active to join.
+func (e *Engine) checkStale(show string) error {
+	pres, err := e.st.Presence(show)
+	if err != nil {
+		return fmt.Errorf("replication: launch %s: %w", show, err)
+	}
+	if !pres.Outdated() {
+		return nil
+	}
+	left := "it crashed or lost its link"
+	if !pres.Left.IsZero() {
+		left = "it logged off at " + pres.Left.Local().Format(time.DateTime)
+	}
+	var running []string
+	for _, id := range pres.With {
+		if p := e.peer(id); p != nil {
+			running = append(running, id)
+		}
+	}
+	e.setStale(true)
+	if len(running) > 0 {
+		return fmt.Errorf("%w: this copy of %q may be outdated: %s carried on after %s, and is running but not logged on; launch %q there first, or force (launch --force, or hold LAUNCH 3 s)",
+			ErrStale, show, strings.Join(running, ", "), left, show)
+	}
+	return fmt.Errorf("%w: this copy of %q may be outdated: %s carried on after %s, and none of them can be reached; start one of them first, or force (launch --force, or hold LAUNCH 3 s)",
+		ErrStale, show, strings.Join(pres.With, ", "), left)
+}
+
+func (e *Engine) setStale(on bool) {
+	e.mu.Lock()
+	changed := e.stale != on
+	e.stale = on
+	e.mu.Unlock()
+	if changed {
+		e.notify()
+	}
+}
+
+// peer returns the connected peer id.
+func (e *Engine) peer(id string) *peer {
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	return e.net.peers[id]
+}
