@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+
+	"consoled/firmware"
 )
 
 // Rule 6, the manual's hazard: the console with the older copy launches
@@ -99,4 +102,44 @@ func TestLastOutHoldsTheMasterCopy(t *testing.T) {
 	if !strings.Contains(d1.log.String(), "this copy is the master copy") {
 		t.Fatalf("desk-1 did not record the master copy:\n%s", d1.log.String())
 	}
+}
+
+// An archived copy comes back as a show of its own, with what it held.
+func TestArchiveRestore(t *testing.T) {
+	key := newKey(t)
+	b := newConsole(t, "desk-2", "--network-key", key)
+	b.start()
+	b.must("launch", "demo")
+	b.must("set", "cue/1", "desk-2's own cue")
+	b.must("set", "cue/2", "only here")
+	b.stop()
+	a := newConsole(t, "desk-1", "--network-key", key)
+	a.start()
+	a.must("launch", "demo")
+	a.must("set", "cue/1", "desk-1's cue")
+	b.args = append(b.args, "--peers", a.listenAddr())
+	b.start()
+	b.must("launch", "demo") // desk-2's copy is not a prefix of desk-1's: archived
+	var list []firmware.ArchiveJSON
+	if err := json.Unmarshal([]byte(b.must("archives", "--json")), &list); err != nil || len(list) != 1 {
+		t.Fatalf("archives: %v %v", list, err)
+	}
+	name := list[0].Name
+	if r := b.ctl("restore", "no-such-archive"); r.code != 1 || !strings.Contains(r.err, "no such archive") {
+		t.Fatalf("restore of a missing archive: exit %d %q", r.code, r.err)
+	}
+	if out := b.must("restore", name); !strings.Contains(out, "as show "+name) {
+		t.Fatalf("restore said %q", out)
+	}
+	if r := b.ctl("restore", name); r.code != 1 || !strings.Contains(r.err, "restored already") {
+		t.Fatalf("second restore: exit %d %q", r.code, r.err)
+	}
+	b.must("logoff")
+	b.must("launch", name)
+	if st := b.status(); st.Role != "active" || st.Show != name {
+		t.Fatalf("restored show: role %q show %q", st.Role, st.Show)
+	}
+	hasAll(t, "the restored show", b.dump(), map[string]string{"cue/1": "desk-2's own cue", "cue/2": "only here"})
+	// The live show is untouched by the restore.
+	hasAll(t, "desk-1's show", a.dump(), map[string]string{"cue/1": "desk-1's cue"})
 }

@@ -97,6 +97,21 @@ func (s *Service) controlAPI() http.Handler {
 		}
 		writeJSON(w, out)
 	})
+	mux.HandleFunc("POST /v1/restore", func(w http.ResponseWriter, r *http.Request) {
+		var req RestoreRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		show, err := s.store.Restore(req.Archive)
+		if err != nil {
+			if errors.Is(err, store.ErrNoArchive) {
+				err = fmt.Errorf("%w: %w", replication.ErrBadInput, err)
+			}
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, RestoreJSON{Show: show})
+	})
 	mux.HandleFunc("GET /v1/network-key", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, KeyJSON{Key: s.key.Hex(), Fingerprint: s.key.Fingerprint()})
 	})

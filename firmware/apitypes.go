@@ -48,6 +48,16 @@ type ArchiveJSON struct {
 	Edits   uint64    `json:"edits"`
 }
 
+// RestoreRequest is `consolectl restore NAME`.
+type RestoreRequest struct {
+	Archive string `json:"archive"`
+}
+
+// RestoreJSON names the show an archive was restored as.
+type RestoreJSON struct {
+	Show string `json:"show"`
+}
+
 // KeyJSON is `consolectl network-key`.
 type KeyJSON struct {
 	Key         string `json:"key"`

@@ -424,6 +424,13 @@ func (c *Client) Archives(ctx context.Context) ([]ArchiveJSON, error) {
 	return a, c.do(ctx, "GET", "/v1/archives", nil, &a)
 }
 
+// Restore brings an archive back as a show of its own and returns its name.
+func (c *Client) Restore(ctx context.Context, archive string) (string, error) {
+	var r RestoreJSON
+	err := c.do(ctx, "POST", "/v1/restore", RestoreRequest{Archive: archive}, &r)
+	return r.Show, err
+}
+
 func (c *Client) NetworkKey(ctx context.Context) (KeyJSON, error) {
 	var k KeyJSON
 	return k, c.do(ctx, "GET", "/v1/network-key", nil, &k)

@@ -41,6 +41,7 @@ commands:
   link up|down                 set the NIC link (mock board)
   panel [--json]               the LEDs as the front panel shows them
   archives [--json]            list kept copies of shows
+  restore NAME                 bring an archive back as a show of its own
   network-key                  print the show network key, to provision another console
 
 The socket is --socket, else $CONSOLED_SOCKET, else ` + DefaultSocket + `.
@@ -326,6 +327,18 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		for _, x := range list {
 			fmt.Fprintf(out, "%s\tshow %s\ton %s\t%s\t%d edits\t%s\n", x.Name, x.Show, x.Console, x.Time.Format(time.RFC3339), x.Edits, x.Why)
 		}
+		return nil
+
+	case "restore":
+		a, err := parseCtlArgs(cmd, args, 1, "one archive NAME (see consolectl archives)", nil, nil)
+		if err != nil {
+			return err
+		}
+		show, err := c.Restore(ctx, a.pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "restored archive %s as show %s (consolectl launch %s)\n", a.pos[0], show, show)
 		return nil
 
 	case "network-key":
