@@ -274,9 +274,9 @@ func TestFailoverKillActiveUnderEdits(t *testing.T) {
 
 // The active's cable is pulled: the others carry on with a successor, the
 // active serves its own operator as an island; when the cable is back the
-// copy further ahead (here the network's: more edits) stays, and the
-// island's, which no longer is a prefix of it, is archived before it is
-// replaced.
+// copy further ahead (here the network's: more edits) stays, what only the
+// island changed is merged into it, and the island's copy, which no longer
+// is a prefix of it, is archived before it is replaced.
 func TestLinkLossIslandAndReturn(t *testing.T) {
 	key := newKey(t)
 	cs := startNetwork(t, 3, key)
@@ -302,7 +302,7 @@ func TestLinkLossIslandAndReturn(t *testing.T) {
 		t.Fatalf("the island stayed active over the copy further ahead")
 	}
 	d := waitConverged(t, cs)
-	hasAll(t, "the show after the split", d, map[string]string{"cue/1": "before the split", "cue/3": "on the network", "cue/4": "on the network"})
+	hasAll(t, "the show after the split", d, map[string]string{"cue/1": "before the split", "cue/2": "on the island", "cue/3": "on the network", "cue/4": "on the network"})
 	arch := d1.must("archives")
 	if !strings.Contains(arch, "demo") {
 		t.Fatalf("desk-1 kept no archive of its island copy: %q", arch)

@@ -143,3 +143,72 @@ func TestArchiveRestore(t *testing.T) {
 	// The live show is untouched by the restore.
 	hasAll(t, "desk-1's show", a.dump(), map[string]string{"cue/1": "desk-1's cue"})
 }
+
+// Rule 6 when the forced console also made edits: the copies diverged. The
+// objects only the joiners changed are merged in, for objects changed on
+// both sides the active's version stays and the joiner's is kept in an
+// archive, and the merge is reported until acknowledged.
+func TestRule6ForcedLaunchThenEditsMerges(t *testing.T) {
+	key := newKey(t)
+	cs := startNetwork(t, 3, key)
+	d1, d2, d3 := cs[0], cs[1], cs[2]
+	launchAll(t, cs, "demo")
+	for i := 1; i <= 5; i++ {
+		cs[i%3].must("set", fmt.Sprintf("cue/%d", i), fmt.Sprintf("v%d", i))
+	}
+	d3.must("logoff")
+	for i := 6; i <= 8; i++ {
+		d1.must("set", fmt.Sprintf("cue/%d", i), fmt.Sprintf("v%d", i))
+	}
+	d1.must("set", "cue/1", "desk-1 after the split")
+	d2.must("delete", "cue/2")
+	d2.must("logoff")
+	d1.must("logoff")
+
+	if r := d3.ctl("launch", "demo"); r.code != 3 {
+		t.Fatalf("stale launch: exit %d %q", r.code, r.err)
+	}
+	d3.must("launch", "demo", "--force")
+	d3.must("set", "cue/1", "desk-3 after the split") // both changed cue/1
+	d3.must("set", "cue/20", "only on desk-3")
+	d3.must("delete", "cue/5") // only desk-3 changed cue/5: a delete is a change
+
+	d1.must("launch", "demo")
+	d2.must("launch", "demo")
+	waitRoles(t, cs, "backup", "backup", "active")
+	d := waitConverged(t, cs)
+	got := map[string]string{}
+	for _, o := range d.Objects {
+		got[o.Key] = o.Value
+	}
+	want := map[string]string{
+		"cue/1": "desk-3 after the split", "cue/3": "v3", "cue/4": "v4",
+		"cue/6": "v6", "cue/7": "v7", "cue/8": "v8", "cue/20": "only on desk-3",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("merged show:\n got %v\nwant %v", got, want)
+	}
+	st := d3.status()
+	if len(st.Merges) == 0 || st.LEDs["fault"] != "blink" {
+		t.Fatalf("desk-3 after merging: merges %+v fault %q", st.Merges, st.LEDs["fault"])
+	}
+	if m := st.Merges[0]; m.With != "desk-1" || m.Merged != 4 || fmt.Sprint(m.Conflicts) != "[cue/1]" {
+		t.Fatalf("first merge report: %+v", m)
+	}
+	// desk-1's version of the object both changed is in its archive.
+	var list []firmware.ArchiveJSON
+	if err := json.Unmarshal([]byte(d1.must("archives", "--json")), &list); err != nil || len(list) != 1 {
+		t.Fatalf("desk-1 archives: %v %v", list, err)
+	}
+	d1.must("restore", list[0].Name)
+	d1.must("logoff")
+	d1.must("launch", list[0].Name)
+	hasAll(t, "desk-1's archived copy", d1.dump(), map[string]string{"cue/1": "desk-1 after the split"})
+
+	if out := d3.must("ack"); !strings.Contains(out, "acknowledged 2") {
+		t.Fatalf("ack said %q (want both merges, desk-1's and desk-2's)", out)
+	}
+	if st := d3.status(); len(st.Merges) != 0 || st.LEDs["fault"] != "off" {
+		t.Fatalf("after ack: merges %+v fault %q", st.Merges, st.LEDs["fault"])
+	}
+}

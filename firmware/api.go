@@ -97,6 +97,10 @@ func (s *Service) controlAPI() http.Handler {
 		}
 		writeJSON(w, out)
 	})
+	mux.HandleFunc("POST /v1/ack", func(w http.ResponseWriter, r *http.Request) {
+		n := s.engine.AckMerges()
+		writeJSON(w, AckJSON{Acknowledged: n})
+	})
 	mux.HandleFunc("POST /v1/restore", func(w http.ResponseWriter, r *http.Request) {
 		var req RestoreRequest
 		if !readJSON(w, r, &req) {
@@ -210,6 +214,7 @@ func (s *Service) status() StatusJSON {
 		FullSyncs:   st.FullSyncs,
 		CatchUps:    st.CatchUps,
 		Adoptions:   st.Adoptions,
+		Merges:      st.Merges,
 		Ack:         s.cfg.Ack,
 	}
 	for _, msg := range st.ProtocolFaults {

@@ -35,7 +35,11 @@ type StatusJSON struct {
 	FullSyncs   uint64 `json:"full_syncs"`   // whole copies sent to joining backups
 	CatchUps    uint64 `json:"catch_ups"`    // backups brought up to date with missed edits only
 	Adoptions   uint64 `json:"adoptions"`    // joiners with newer copies whose edits this active took
-	Ack         string `json:"ack"`          // the --ack mode
+
+	// Merges are the divergence merges not yet acknowledged (consolectl ack);
+	// the FAULT LED blinks while there are any.
+	Merges []replication.Merge `json:"merges"`
+	Ack    string              `json:"ack"` // the --ack mode
 }
 
 // ArchiveJSON is one kept copy (`consolectl archives`).
@@ -46,6 +50,11 @@ type ArchiveJSON struct {
 	Time    time.Time `json:"time"`
 	Why     string    `json:"why"`
 	Edits   uint64    `json:"edits"`
+}
+
+// AckJSON answers `consolectl ack`.
+type AckJSON struct {
+	Acknowledged int `json:"acknowledged"` // merges acknowledged
 }
 
 // RestoreRequest is `consolectl restore NAME`.

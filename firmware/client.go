@@ -424,6 +424,13 @@ func (c *Client) Archives(ctx context.Context) ([]ArchiveJSON, error) {
 	return a, c.do(ctx, "GET", "/v1/archives", nil, &a)
 }
 
+// Ack acknowledges the reported merges and returns how many there were.
+func (c *Client) Ack(ctx context.Context) (int, error) {
+	var r AckJSON
+	err := c.do(ctx, "POST", "/v1/ack", struct{}{}, &r)
+	return r.Acknowledged, err
+}
+
 // Restore brings an archive back as a show of its own and returns its name.
 func (c *Client) Restore(ctx context.Context, archive string) (string, error) {
 	var r RestoreJSON

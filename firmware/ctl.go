@@ -42,6 +42,7 @@ commands:
   panel [--json]               the LEDs as the front panel shows them
   archives [--json]            list kept copies of shows
   restore NAME                 bring an archive back as a show of its own
+  ack                          acknowledge the merge reports (FAULT stops blinking)
   network-key                  print the show network key, to provision another console
 
 The socket is --socket, else $CONSOLED_SOCKET, else ` + DefaultSocket + `.
@@ -329,6 +330,18 @@ func ctlCommand(ctx context.Context, c *Client, cmd string, args []string, stdin
 		}
 		return nil
 
+	case "ack":
+		_, err := parseCtlArgs(cmd, args, 0, "no arguments", nil, nil)
+		if err != nil {
+			return err
+		}
+		n, err := c.Ack(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "acknowledged %d merge reports\n", n)
+		return nil
+
 	case "restore":
 		a, err := parseCtlArgs(cmd, args, 1, "one archive NAME (see consolectl archives)", nil, nil)
 		if err != nil {
@@ -372,6 +385,10 @@ func printStatus(out io.Writer, st StatusJSON) {
 		row("seq", "%d", st.Seq)
 	}
 	row("stale", "%v", st.Stale)
+	for _, m := range st.Merges {
+		row("merge", "with %s at %s: %d objects taken from its copy, %d changed on both sides (ours kept, its versions archived on %s) %s; consolectl ack when checked",
+			m.With, m.Time.Local().Format(time.DateTime), m.Merged, len(m.Conflicts), m.With, strings.Join(m.Conflicts, " "))
+	}
 	row("link", "%s", st.Link)
 	var leds []string
 	for _, n := range hal.LEDNames {

@@ -332,7 +332,7 @@ func (s *Service) loop(ctx context.Context) {
 func (s *Service) panelState() PanelState {
 	st := s.engine.Status()
 	fault := s.faults.level()
-	if len(st.ProtocolFaults) > 0 || st.Stale {
+	if len(st.ProtocolFaults) > 0 || st.Stale || len(st.Merges) > 0 {
 		fault = max(fault, FaultBlink)
 	}
 	return PanelState{Role: st.Role, Syncing: st.Syncing, LinkUp: st.LinkUp, Fault: fault}

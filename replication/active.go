@@ -90,6 +90,16 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 	theirs := store.Lineage{ShowID: j.ShowID, Epochs: fromWireEpochs(j.Epochs), Seq: j.Seq}
 	mine := sh.Lineage()
 	cmp := Compare(theirs, mine)
+	if cmp.Relation == Diverged {
+		switch err := e.merge(ctx, p, sh, theirs, cmp.Common); {
+		case err == nil:
+			mine = sh.Lineage() // still diverged: the copy goes to the joiner, which archives its own
+		case errors.Is(err, errNoAdopt):
+			e.log.Warn("cannot merge the joiner's copy; sending ours (theirs is archived)", "peer", p.id, "err", err)
+		default:
+			return err
+		}
+	}
 	if cmp.Relation == BPrefix {
 		switch err := e.adopt(ctx, p, sh, theirs); {
 		case err == nil:

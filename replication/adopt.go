@@ -41,30 +41,14 @@ func (e *Engine) adopt(ctx context.Context, p *peer, sh *store.Show, theirs stor
 	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinAdopt, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, adoptTimeout)
-	defer cancel()
-	for {
-		var m wire.Msg
-		select {
-		case m = <-p.inbox:
-		case <-p.done:
-			return fmt.Errorf("connection to %s lost while taking its edits", p.id)
-		case <-ctx.Done():
-			return fmt.Errorf("taking the edits of %s: %w", p.id, ctx.Err())
+	err := takeEdits(ctx, p, func(edits []wire.Edit) error {
+		if edits[0].Seq != sh.Lineage().Seq+1 {
+			return fmt.Errorf("edits from %s start at seq %d, want %d", p.id, edits[0].Seq, sh.Lineage().Seq+1)
 		}
-		batch, ok := m.(*wire.Edits)
-		if !ok {
-			return fmt.Errorf("expected edits from %s, got %s", p.id, m.Type())
-		}
-		if len(batch.Edits) == 0 {
-			break // the joiner has sent all it has
-		}
-		if batch.Edits[0].Seq != sh.Lineage().Seq+1 {
-			return fmt.Errorf("edits from %s start at seq %d, want %d", p.id, batch.Edits[0].Seq, sh.Lineage().Seq+1)
-		}
-		if err := applyEdits(sh, theirs.ShowID, theirs.Epochs, batch.Edits); err != nil {
-			return fmt.Errorf("taking the edits of %s: %w", p.id, err)
-		}
+		return applyEdits(sh, theirs.ShowID, theirs.Epochs, edits)
+	})
+	if err != nil {
+		return fmt.Errorf("taking the edits of %s: %w", p.id, err)
 	}
 	got := sh.Lineage()
 	if got.Seq < theirs.Seq {
@@ -87,6 +71,33 @@ func (e *Engine) adopt(ctx context.Context, p *peer, sh *store.Show, theirs stor
 	e.stats.adoptions.Add(1)
 	e.log.Info("took the joiner's newer edits", "peer", p.id, "from_seq", mine.Seq+1, "to_seq", got.Seq, "epoch", epoch)
 	return nil
+}
+
+// takeEdits passes each batch of edits p sends to fn, until the empty batch
+// that ends them (see sendNewer).
+func takeEdits(ctx context.Context, p *peer, fn func([]wire.Edit) error) error {
+	ctx, cancel := context.WithTimeout(ctx, adoptTimeout)
+	defer cancel()
+	for {
+		var m wire.Msg
+		select {
+		case m = <-p.inbox:
+		case <-p.done:
+			return fmt.Errorf("connection to %s lost", p.id)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch, ok := m.(*wire.Edits)
+		if !ok {
+			return fmt.Errorf("expected edits from %s, got %s", p.id, m.Type())
+		}
+		if len(batch.Edits) == 0 {
+			return nil
+		}
+		if err := fn(batch.Edits); err != nil {
+			return err
+		}
+	}
 }
 
 // applyEdits applies a stream of edits durably, adopting the epochs of the

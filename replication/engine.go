@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,7 @@ type Engine struct {
 	orphanSince   time.Time // when this backup last lost its active; zero while it has one
 	handingOver   bool      // the active is logging off: it takes no new edits
 	stale         bool      // the last launch was refused: the copy may be outdated
+	merges        []Merge   // divergence merges not yet acknowledged
 
 	// presMu guards pres, the presence record last written for presShow
 	// (see guard.go).
@@ -703,9 +705,10 @@ type Status struct {
 	Listen         string
 	KeyFingerprint string
 	AuthRefused    int
-	FullSyncs      uint64 // copies sent whole to joining backups
-	CatchUps       uint64 // backups brought up to date with missed edits only
-	Adoptions      uint64 // joiners whose newer edits this active took
+	FullSyncs      uint64  // copies sent whole to joining backups
+	CatchUps       uint64  // backups brought up to date with missed edits only
+	Adoptions      uint64  // joiners whose newer edits this active took
+	Merges         []Merge // divergence merges not yet acknowledged
 	ProtocolFaults []string
 }
 
@@ -733,6 +736,7 @@ func (e *Engine) Status() Status {
 	defer e.mu.RUnlock()
 	s.Role = e.role
 	s.Stale = e.stale
+	s.Merges = slices.Clone(e.merges)
 	s.Syncing = e.syncing || e.role == RoleSyncing
 	if e.following != nil {
 		s.Active = e.following.id
