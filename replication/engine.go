@@ -365,24 +365,37 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 		return fmt.Errorf("%w: logged on to show %q; log off first", ErrRefused, cur.Name())
 	}
 	e.waitForPeers(ctx)
-	if e.activeFor(show) == nil {
-		if err := e.checkStale(show); err != nil {
-			if !force {
-				return err
+	var sh *store.Show
+	for attempt := 1; ; attempt++ {
+		p := e.activeFor(show)
+		if p == nil {
+			if err := e.checkStale(show); err != nil {
+				if !force {
+					return err
+				}
+				e.log.Warn("forced launch of a copy that may be outdated", "show", show, "guard", err)
 			}
-			e.log.Warn("forced launch of a copy that may be outdated", "show", show, "guard", err)
 		}
-	}
-	sh, err := e.st.OpenShow(show, true)
-	if err != nil {
-		return fmt.Errorf("replication: launch %s: %w", show, err)
-	}
-	if p := e.activeFor(show); p != nil {
-		if err := e.join(ctx, sh, p); err != nil {
+		var err error
+		if sh, err = e.st.OpenShow(show, true); err != nil {
+			return fmt.Errorf("replication: launch %s: %w", show, err)
+		}
+		if p == nil {
+			break
+		}
+		err = e.join(ctx, sh, p)
+		if err == nil {
+			e.setStale(false)
+			return nil
+		}
+		// The connection can be replaced under a join (two consoles that
+		// dialled each other keep one of the two), or the active can go
+		// and a backup take over: look again, a few times.
+		if attempt == 3 || ctx.Err() != nil || errors.Is(err, ErrRefused) {
 			return err
 		}
-		e.setStale(false)
-		return nil
+		e.log.Warn("join failed; looking for the active again", "show", show, "err", err)
+		e.waitForActive(ctx, show, e.opts.JoinWait)
 	}
 	epoch := newEpochID()
 	lin, err := sh.StartEpoch(epoch)
@@ -413,17 +426,65 @@ func (e *Engine) join(ctx context.Context, sh *store.Show, p *peer) error {
 	e.log.Info("joining show as backup", "show", sh.Name(), "active", p.id, "seq", sh.Lineage().Seq)
 	e.roleChanged()
 	done := make(chan error, 1)
-	go e.runFollow(session, p, sh.Name(), func(err error) { done <- err })
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		e.runFollow(session, p, sh.Name(), func(err error) { done <- err })
+	}()
+	var err error
 	select {
-	case err := <-done:
-		if err != nil {
-			e.logoffLocked(context.Background())
-			return fmt.Errorf("replication: join %s via %s: %w", sh.Name(), p.id, err)
+	case err = <-done:
+		if err == nil {
+			return nil
 		}
-		return nil
+		err = fmt.Errorf("replication: join %s via %s: %w", sh.Name(), p.id, err)
 	case <-ctx.Done():
-		e.logoffLocked(context.Background())
-		return ctx.Err()
+		err = ctx.Err()
+	}
+	e.abandonJoin()
+	<-exited // a later join must not race this one's end
+	return err
+}
+
+// abandonJoin logs off a show whose join failed. The copy is as it was (or
+// the complete new one, if the transfer finished), and so is its presence
+// record: this console never was on the show.
+func (e *Engine) abandonJoin() {
+	e.mu.Lock()
+	e.endSession()
+	sh := e.show
+	e.show = nil
+	e.role = RoleOff
+	e.following = nil
+	e.syncing = false
+	e.orphanSince = time.Time{}
+	e.mu.Unlock()
+	for _, p := range e.connected() {
+		p.conn.Send(&wire.Leaving{})
+	}
+	e.roleChanged()
+	if sh != nil {
+		if err := sh.Close(); err != nil {
+			e.log.Warn("closing the show after a failed join", "show", sh.Name(), "err", err)
+		}
+	}
+}
+
+// waitForActive waits up to d until a peer is active for show.
+func (e *Engine) waitForActive(ctx context.Context, show string, d time.Duration) {
+	timeout := e.clock.After(d)
+	for {
+		wake := e.anyChange()
+		if e.activeFor(show) != nil {
+			return
+		}
+		select {
+		case <-wake:
+		case <-timeout:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
