@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"consoled/firmware"
 )
@@ -33,23 +34,17 @@ func TestRule6StaleLaunchRefusedForcedAndAdopted(t *testing.T) {
 	d2.must("logoff")
 	d1.must("logoff") // the last out: its copy is the master copy
 
-	// Logged off but running: desk-3 is told where the newer copy is.
+	// Switched off: nobody who carried on can be reached.
+	addr3 := d3.listenAddr()
+	d1.stop()
+	d2.stop()
 	r := d3.ctl("launch", "demo")
-	if r.code != 3 || !strings.Contains(r.err, "may be outdated") || !strings.Contains(r.err, "desk-1, desk-2") {
-		t.Fatalf("stale launch with the others running: exit %d, %q%q", r.code, r.out, r.err)
+	if r.code != 3 || !strings.Contains(r.err, "may be outdated") || !strings.Contains(r.err, "desk-1, desk-2") || !strings.Contains(r.err, "none of them can be reached") {
+		t.Fatalf("stale launch alone: exit %d, %q%q", r.code, r.out, r.err)
 	}
 	st := d3.status()
 	if !st.Stale || st.LEDs["fault"] != "blink" || st.Role != "off" {
 		t.Fatalf("desk-3 after the refusal: stale %v fault LED %q role %q", st.Stale, st.LEDs["fault"], st.Role)
-	}
-
-	// The others are switched off too: nobody who carried on can be reached.
-	addr3 := d3.listenAddr()
-	d1.stop()
-	d2.stop()
-	r = d3.ctl("launch", "demo")
-	if r.code != 3 || !strings.Contains(r.err, "none of them can be reached") || !strings.Contains(r.err, "desk-1, desk-2") {
-		t.Fatalf("stale launch alone: exit %d, %q%q", r.code, r.out, r.err)
 	}
 
 	// Forced by holding LAUNCH for 3 s: desk-3 launches its old copy...
@@ -81,7 +76,7 @@ func TestRule6StaleLaunchRefusedForcedAndAdopted(t *testing.T) {
 }
 
 // The last console to log off keeps the master copy and is not stale; one
-// that logged off before it is.
+// that logged off before it is, and takes the master copy before launching.
 func TestLastOutHoldsTheMasterCopy(t *testing.T) {
 	key := newKey(t)
 	cs := startNetwork(t, 2, key)
@@ -91,17 +86,14 @@ func TestLastOutHoldsTheMasterCopy(t *testing.T) {
 	d2.must("logoff")
 	d1.must("set", "cue/2", "y")
 	d1.must("logoff")
-	if r := d2.ctl("launch", "demo"); r.code != 3 {
-		t.Fatalf("desk-2 left first, yet launched: exit %d %q%q", r.code, r.out, r.err)
-	}
-	// desk-1 was the last out: it launches at once, and desk-2 then joins.
-	d1.must("launch", "demo")
-	d2.must("launch", "demo")
-	d := waitConverged(t, cs)
-	hasAll(t, "the show", d, map[string]string{"cue/1": "x", "cue/2": "y"})
 	if !strings.Contains(d1.log.String(), "this copy is the master copy") {
 		t.Fatalf("desk-1 did not record the master copy:\n%s", d1.log.String())
 	}
+	d2.must("launch", "demo")
+	hasAll(t, "desk-2's show", d2.dump(), map[string]string{"cue/1": "x", "cue/2": "y"})
+	d1.must("launch", "demo")
+	waitRoles(t, cs, "backup", "active")
+	hasAll(t, "the show", waitConverged(t, cs), map[string]string{"cue/1": "x", "cue/2": "y"})
 }
 
 // An archived copy comes back as a show of its own, with what it held.
@@ -164,6 +156,9 @@ func TestRule6ForcedLaunchThenEditsMerges(t *testing.T) {
 	d2.must("delete", "cue/2")
 	d2.must("logoff")
 	d1.must("logoff")
+	addr3 := d3.listenAddr()
+	d1.stop()
+	d2.stop()
 
 	if r := d3.ctl("launch", "demo"); r.code != 3 {
 		t.Fatalf("stale launch: exit %d %q", r.code, r.err)
@@ -173,8 +168,11 @@ func TestRule6ForcedLaunchThenEditsMerges(t *testing.T) {
 	d3.must("set", "cue/20", "only on desk-3")
 	d3.must("delete", "cue/5") // only desk-3 changed cue/5: a delete is a change
 
-	d1.must("launch", "demo")
-	d2.must("launch", "demo")
+	for _, c := range []*console{d1, d2} {
+		c.args = append(c.args, "--peers", addr3)
+		c.start()
+		c.must("launch", "demo")
+	}
 	waitRoles(t, cs, "backup", "backup", "active")
 	d := waitConverged(t, cs)
 	got := map[string]string{}
@@ -210,5 +208,61 @@ func TestRule6ForcedLaunchThenEditsMerges(t *testing.T) {
 	}
 	if st := d3.status(); len(st.Merges) != 0 || st.LEDs["fault"] != "off" {
 		t.Fatalf("after ack: merges %+v fault %q", st.Merges, st.LEDs["fault"])
+	}
+}
+
+// A stale copy is brought up to date from a console that carried on and is
+// running but logged off, and then launched: the manual's hazard, avoided
+// without forcing. A console that carried on but left before others did has
+// a stale copy too, and does not count.
+func TestStaleLaunchTakesTheNewerCopyFirst(t *testing.T) {
+	key := newKey(t)
+	cs := startNetwork(t, 3, key)
+	d1, d2, d3 := cs[0], cs[1], cs[2]
+	launchAll(t, cs, "demo")
+	want := map[string]string{}
+	set := func(c *console, k, v string) {
+		c.must("set", k, v)
+		want[k] = v
+	}
+	set(d1, "cue/1", "all three")
+	d3.must("logoff")
+	set(d2, "cue/2", "desk-1 and desk-2")
+	d2.must("logoff")
+	set(d1, "cue/3", "desk-1 alone")
+	d1.must("logoff") // the master copy
+
+	// desk-1 is off: desk-2 is running, but its copy is outdated too.
+	addr1 := d1.listenAddr()
+	d1.stop()
+	r := d3.ctl("launch", "demo")
+	if r.code != 3 || !strings.Contains(r.err, "desk-2's copy") || !strings.Contains(r.err, "outdated too") {
+		t.Fatalf("stale launch with only desk-2 running: exit %d %q%q", r.code, r.out, r.err)
+	}
+
+	// desk-1 is back, logged off: desk-3 takes its copy and launches.
+	d1.args = append(d1.args, "--listen", addr1, "--peers", d2.listenAddr()+","+d3.listenAddr())
+	d1.start()
+	waitFor(t, "desk-3 to see desk-1", 20*time.Second, func() bool {
+		for _, p := range d3.status().Peers {
+			if p.Console == "desk-1" && p.Connected {
+				return true
+			}
+		}
+		return false
+	})
+	d3.must("launch", "demo")
+	if st := d3.status(); st.Role != "active" || st.Stale {
+		t.Fatalf("desk-3 after taking the newer copy: role %q stale %v", st.Role, st.Stale)
+	}
+	hasAll(t, "desk-3's show", d3.dump(), want)
+	d1.must("launch", "demo")
+	d2.must("launch", "demo")
+	waitRoles(t, cs, "backup", "backup", "active")
+	hasAll(t, "the show", waitConverged(t, cs), want)
+	for _, c := range cs {
+		if arch := c.must("archives"); strings.Contains(arch, "demo") {
+			t.Fatalf("%s archived a copy: %s", c.id, arch)
+		}
 	}
 }

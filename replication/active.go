@@ -67,6 +67,9 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 // serveBackup answers a join and then streams every new edit to the backup
 // until the connection ends or this console stops being active.
 func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
+	if j.CopyOnly {
+		return e.serveCopy(ctx, p, j)
+	}
 	e.mu.RLock()
 	sh, role := e.show, e.role
 	session := e.session

@@ -228,16 +228,7 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 	if err != nil {
 		return err
 	}
-	cmp := Compare(mine, lin)
-	o := store.InstallOptions{Console: e.id}
-	if cmp.Relation != APrefix && cmp.Relation != Same {
-		o.Archive = true
-		o.Why = fmt.Sprintf("replaced by the copy of active %s (%s", p.id, cmp.Relation)
-		if cmp.Relation == Diverged {
-			o.Why += fmt.Sprintf(" after seq %d", cmp.Common)
-		}
-		o.Why += ")"
-	}
+	o := e.installOptions(mine, lin, "active "+p.id)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.show == nil || e.show.Name() != show {
@@ -258,6 +249,22 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 		return ierr
 	}
 	return nil
+}
+
+// installOptions says whether copy mine, replaced by lin from the console
+// named from, is archived first: unless it is a strict prefix of lin.
+func (e *Engine) installOptions(mine, lin store.Lineage, from string) store.InstallOptions {
+	cmp := Compare(mine, lin)
+	o := store.InstallOptions{Console: e.id}
+	if cmp.Relation != APrefix && cmp.Relation != Same {
+		o.Archive = true
+		o.Why = fmt.Sprintf("replaced by the copy of %s (%s", from, cmp.Relation)
+		if cmp.Relation == Diverged {
+			o.Why += fmt.Sprintf(" after seq %d", cmp.Common)
+		}
+		o.Why += ")"
+	}
+	return o
 }
 
 // forward sends the operator's edit to the active and returns once the

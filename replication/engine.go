@@ -369,7 +369,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 	for attempt := 1; ; attempt++ {
 		p := e.activeFor(show)
 		if p == nil {
-			if err := e.checkStale(show); err != nil {
+			if err := e.checkStale(ctx, show); err != nil {
 				if !force {
 					return err
 				}

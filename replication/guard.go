@@ -5,6 +5,7 @@ package replication
 // may be outdated, and launching it first would make its old data the show.
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -88,7 +89,9 @@ func (e *Engine) recordLeaving(show string) bool {
 }
 
 // checkStale is the guard, run by a launch that found no active to join.
-func (e *Engine) checkStale(show string) error {
+// A copy that may be outdated is brought up to date from a console that
+// carried on, if one is running; else the launch is refused.
+func (e *Engine) checkStale(ctx context.Context, show string) error {
 	pres, err := e.st.Presence(show)
 	if err != nil {
 		return fmt.Errorf("replication: launch %s: %w", show, err)
@@ -100,16 +103,24 @@ func (e *Engine) checkStale(show string) error {
 	if !pres.Left.IsZero() {
 		left = "it logged off at " + pres.Left.Local().Format(time.DateTime)
 	}
-	var running []string
+	var tried []string
 	for _, id := range pres.With {
-		if p := e.peer(id); p != nil {
-			running = append(running, id)
+		p := e.peer(id)
+		if p == nil {
+			continue
 		}
+		err := e.fetchCopy(ctx, p, show)
+		if err == nil {
+			e.setStale(false)
+			return nil
+		}
+		e.log.Warn("could not take the newer copy", "show", show, "from", id, "err", err)
+		tried = append(tried, err.Error())
 	}
 	e.setStale(true)
-	if len(running) > 0 {
-		return fmt.Errorf("%w: this copy of %q may be outdated: %s carried on after %s, and is running but not logged on; launch %q there first, or force (launch --force, or hold LAUNCH 3 s)",
-			ErrStale, show, strings.Join(running, ", "), left, show)
+	if len(tried) > 0 {
+		return fmt.Errorf("%w: this copy of %q may be outdated: %s carried on after %s, and no newer copy could be taken (%s); force (launch --force, or hold LAUNCH 3 s) to launch it anyway",
+			ErrStale, show, strings.Join(pres.With, ", "), left, strings.Join(tried, "; "))
 	}
 	return fmt.Errorf("%w: this copy of %q may be outdated: %s carried on after %s, and none of them can be reached; start one of them first, or force (launch --force, or hold LAUNCH 3 s)",
 		ErrStale, show, strings.Join(pres.With, ", "), left)

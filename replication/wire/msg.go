@@ -124,12 +124,14 @@ type State struct {
 	Following string
 }
 
-// Join is a backup asking the active to join its show.
+// Join is a backup asking the active to join its show, or (CopyOnly) a
+// console about to launch asking a logged-off one for its newer copy.
 type Join struct {
-	Show   string
-	ShowID string
-	Epochs []Epoch
-	Seq    uint64
+	Show     string
+	ShowID   string
+	Epochs   []Epoch
+	Seq      uint64
+	CopyOnly bool
 }
 
 // JoinReply modes.
@@ -416,6 +418,7 @@ func (m *Join) encode(e *encoder) {
 	e.str("ShowID", m.ShowID, MaxString)
 	encodeEpochs(e, m.Epochs)
 	e.uvarint(m.Seq)
+	e.bool(m.CopyOnly)
 }
 
 func (m *Join) decode(d *decoder) {
@@ -423,6 +426,7 @@ func (m *Join) decode(d *decoder) {
 	m.ShowID = d.str("ShowID", MaxString)
 	m.Epochs = decodeEpochs(d)
 	m.Seq = d.uvarint("Seq")
+	m.CopyOnly = d.bool("CopyOnly")
 }
 
 func (m *JoinReply) encode(e *encoder) {

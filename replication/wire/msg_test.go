@@ -85,7 +85,7 @@ func maximal() []Msg {
 		&Reject{Reason: text},
 		&Error{Kind: s, Msg: text},
 		&State{Console: s, Role: s, Show: s, ShowID: s, Epochs: eps, Seq: math.MaxUint64, Stale: true, Master: true, Leaving: true, Following: s},
-		&Join{Show: s, ShowID: s, Epochs: eps, Seq: math.MaxUint64},
+		&Join{Show: s, ShowID: s, Epochs: eps, Seq: math.MaxUint64, CopyOnly: true},
 		&JoinReply{Mode: math.MaxUint8, Reason: text, ShowID: s, Epochs: eps, Seq: math.MaxUint64},
 		&Edits{Edits: []Edit{{Seq: math.MaxUint64, Epoch: s, Key: key, Value: val, Delete: true}, {Seq: 1, Epoch: s, Key: key, Value: val}}},
 		&Edits{Edits: many},
