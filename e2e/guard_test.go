@@ -266,3 +266,35 @@ func TestStaleLaunchTakesTheNewerCopyFirst(t *testing.T) {
 		}
 	}
 }
+
+// Rule 5's helper: a console asked to launch while no active serves the show
+// waits for the master console to launch first, and then joins it.
+func TestLaunchWaitsForTheMaster(t *testing.T) {
+	key := newKey(t)
+	m := newConsole(t, "desk-1", "--network-key", key, "--master")
+	m.start()
+	b := newConsole(t, "desk-2", "--network-key", key, "--peers", m.listenAddr(), "--master-grace", "30s")
+	b.start()
+	m.must("launch", "demo")
+	b.must("launch", "demo")
+	m.must("set", "cue/1", "one")
+	m.must("logoff")
+	b.must("set", "cue/2", "two") // desk-2 carried on: it holds the master copy
+	b.must("logoff")
+
+	done := make(chan ctlResult, 1)
+	go func() { done <- runCtl(t, "", "--socket", b.socket, "launch", "demo") }()
+	waitFor(t, "desk-2 to wait for the master", 20*time.Second, func() bool { return b.status().WaitingFor == "desk-1" })
+	// The master launches: it takes desk-2's newer copy first, then desk-2
+	// stops waiting and joins it.
+	m.must("launch", "demo")
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.out, "backup") {
+		t.Fatalf("desk-2's launch: exit %d %q%q", r.code, r.out, r.err)
+	}
+	waitRoles(t, []*console{m, b}, "active", "backup")
+	hasAll(t, "the show", waitConverged(t, []*console{m, b}), map[string]string{"cue/1": "one", "cue/2": "two"})
+	if st := b.status(); st.WaitingFor != "" {
+		t.Fatalf("desk-2 still says it waits for %q", st.WaitingFor)
+	}
+}

@@ -215,6 +215,7 @@ func (s *Service) status() StatusJSON {
 		CatchUps:    st.CatchUps,
 		Adoptions:   st.Adoptions,
 		Merges:      st.Merges,
+		WaitingFor:  st.WaitingFor,
 		Ack:         s.cfg.Ack,
 	}
 	for _, msg := range st.ProtocolFaults {

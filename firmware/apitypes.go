@@ -39,7 +39,9 @@ type StatusJSON struct {
 	// Merges are the divergence merges not yet acknowledged (consolectl ack);
 	// the FAULT LED blinks while there are any.
 	Merges []replication.Merge `json:"merges"`
-	Ack    string              `json:"ack"` // the --ack mode
+	// WaitingFor names the master console a launch waits for (rule 5).
+	WaitingFor string `json:"waiting_for,omitempty"`
+	Ack        string `json:"ack"` // the --ack mode
 }
 
 // ArchiveJSON is one kept copy (`consolectl archives`).

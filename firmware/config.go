@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -30,10 +31,13 @@ type Config struct {
 	HTTP       string   `yaml:"http"`        // status page address, or "off"
 	NetworkKey string   `yaml:"network-key"` // show network secret; default DATA/network.key
 	Master     bool     `yaml:"master"`      // designated master console (rule 5)
-	Show       string   `yaml:"show"`        // show the LAUNCH button opens when no show was launched before
-	LogLevel   string   `yaml:"log-level"`   // debug, info, warn, error
-	Ack        string   `yaml:"ack"`         // when an edit is acknowledged: local, one, all
-	Discovery  string   `yaml:"discovery"`   // beacon NIC: auto (the board's NIC), off, or an interface name
+	// MasterGrace is how long a launch that finds no active waits for the
+	// master console to launch first (a duration like 10s; 0 does not wait).
+	MasterGrace string `yaml:"master-grace"`
+	Show        string `yaml:"show"`      // show the LAUNCH button opens when no show was launched before
+	LogLevel    string `yaml:"log-level"` // debug, info, warn, error
+	Ack         string `yaml:"ack"`       // when an edit is acknowledged: local, one, all
+	Discovery   string `yaml:"discovery"` // beacon NIC: auto (the board's NIC), off, or an interface name
 
 	// ProtocolVersion overrides the peer protocol version spoken, so tests
 	// can run a console that speaks another one. Not for production.
@@ -47,14 +51,15 @@ func Defaults() Config {
 		host = "console"
 	}
 	return Config{
-		ID:        host,
-		Data:      "/var/lib/consoled",
-		Board:     "mock",
-		Listen:    ":7400",
-		HTTP:      "127.0.0.1:7480",
-		LogLevel:  "info",
-		Ack:       "one",
-		Discovery: "auto",
+		ID:          host,
+		Data:        "/var/lib/consoled",
+		Board:       "mock",
+		Listen:      ":7400",
+		HTTP:        "127.0.0.1:7480",
+		LogLevel:    "info",
+		Ack:         "one",
+		Discovery:   "auto",
+		MasterGrace: "10s",
 	}
 }
 
@@ -82,6 +87,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&f.HTTP, "http", cfg.HTTP, "status page `address`, or off")
 	fs.StringVar(&f.NetworkKey, "network-key", "", "show network key `file` (default DATA/network.key)")
 	fs.BoolVar(&f.Master, "master", false, "this console is the designated master (rule 5)")
+	fs.StringVar(&f.MasterGrace, "master-grace", cfg.MasterGrace, "how long a launch finding no active waits for the master console to launch first (`duration`; 0 does not wait)")
 	fs.StringVar(&f.Show, "show", "", "`show` the LAUNCH button opens when none was launched before")
 	fs.StringVar(&f.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&f.Ack, "ack", cfg.Ack, "acknowledge an edit once durable on: local (the active), one (and one backup), all (and every backup)")
@@ -122,6 +128,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			cfg.NetworkKey = f.NetworkKey
 		case "master":
 			cfg.Master = f.Master
+		case "master-grace":
+			cfg.MasterGrace = f.MasterGrace
 		case "show":
 			cfg.Show = f.Show
 		case "log-level":
@@ -218,6 +226,9 @@ func (c *Config) finish() error {
 	}
 	if _, err := replication.ParseAckMode(c.Ack); err != nil {
 		return fmt.Errorf("%w: --ack: %v", ErrUsage, err)
+	}
+	if d, err := time.ParseDuration(c.MasterGrace); err != nil || d < 0 {
+		return fmt.Errorf("%w: --master-grace %q: want a duration like 10s, or 0", ErrUsage, c.MasterGrace)
 	}
 	if c.ProtocolVersion > 65535 {
 		return fmt.Errorf("%w: --protocol-version %d: at most 65535", ErrUsage, c.ProtocolVersion)

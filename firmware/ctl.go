@@ -385,6 +385,9 @@ func printStatus(out io.Writer, st StatusJSON) {
 		row("seq", "%d", st.Seq)
 	}
 	row("stale", "%v", st.Stale)
+	if st.WaitingFor != "" {
+		row("waiting", "for the master console %s to launch first (--master-grace)", st.WaitingFor)
+	}
 	for _, m := range st.Merges {
 		row("merge", "with %s at %s: %d objects taken from its copy, %d changed on both sides (ours kept, its versions archived on %s) %s; consolectl ack when checked",
 			m.With, m.Time.Local().Format(time.DateTime), m.Merged, len(m.Conflicts), m.With, strings.Join(m.Conflicts, " "))

@@ -110,10 +110,11 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		s.log.Info("created a new show network key; copy it to the other consoles (consolectl network-key)", "file", cfg.NetworkKey)
 	}
 	ack, _ := replication.ParseAckMode(cfg.Ack)
+	grace, _ := time.ParseDuration(cfg.MasterGrace)
 	discovery := s.discoveryNIC()
 	if s.engine, err = replication.New(replication.Options{
 		ID: cfg.ID, Store: s.store, Logger: s.log, Clock: s.clock,
-		Key: key, Listen: cfg.Listen, Peers: cfg.Peers, Master: cfg.Master, Ack: ack, Discovery: discovery,
+		Key: key, Listen: cfg.Listen, Peers: cfg.Peers, Master: cfg.Master, MasterGrace: grace, Ack: ack, Discovery: discovery,
 		ProtocolVersion: uint16(cfg.ProtocolVersion),
 	}); err != nil {
 		return nil, err

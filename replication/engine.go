@@ -82,6 +82,9 @@ type Options struct {
 	// the successor it chose has not become active this long after, or
 	// another backup still follows an active it cannot reach. Default 1 s.
 	TakeoverTimeout time.Duration
+	// MasterGrace is how long a launch that finds no active waits for the
+	// show's master console (rule 5) to launch first; 0 does not wait.
+	MasterGrace time.Duration
 	// HandOverWait bounds how long a logging-off active waits for its
 	// backups to confirm its last edits. Default 500 ms.
 	HandOverWait time.Duration
@@ -162,6 +165,7 @@ type Engine struct {
 	orphanSince   time.Time // when this backup last lost its active; zero while it has one
 	handingOver   bool      // the active is logging off: it takes no new edits
 	stale         bool      // the last launch was refused: the copy may be outdated
+	waitingFor    string    // a launch waits for this master console
 	merges        []Merge   // divergence merges not yet acknowledged
 
 	// presMu guards pres, the presence record last written for presShow
@@ -368,6 +372,10 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 	var sh *store.Show
 	for attempt := 1; ; attempt++ {
 		p := e.activeFor(show)
+		if p == nil && !force && attempt == 1 {
+			e.waitForMaster(ctx, show)
+			p = e.activeFor(show)
+		}
 		if p == nil {
 			if err := e.checkStale(ctx, show); err != nil {
 				if !force {
@@ -770,6 +778,7 @@ type Status struct {
 	CatchUps       uint64  // backups brought up to date with missed edits only
 	Adoptions      uint64  // joiners whose newer edits this active took
 	Merges         []Merge // divergence merges not yet acknowledged
+	WaitingFor     string  // a launch waits for this master console to launch first
 	ProtocolFaults []string
 }
 
@@ -797,6 +806,7 @@ func (e *Engine) Status() Status {
 	defer e.mu.RUnlock()
 	s.Role = e.role
 	s.Stale = e.stale
+	s.WaitingFor = e.waitingFor
 	s.Merges = slices.Clone(e.merges)
 	s.Syncing = e.syncing || e.role == RoleSyncing
 	if e.following != nil {

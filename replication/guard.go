@@ -48,12 +48,47 @@ func (e *Engine) presenceNow(show string, prev store.Presence) []string {
 	return with
 }
 
+// masterNow is the master console of the show as far as this one knows.
+func (e *Engine) masterNow(show string, prev store.Presence) string {
+	if e.opts.Master {
+		return e.id
+	}
+	for _, p := range e.connected() {
+		if st := p.State(); st.Master && st.Show == show {
+			return p.id
+		}
+	}
+	return prev.Master
+}
+
+// waitForMaster is rule 5's helper: a launch that finds no active waits up
+// to MasterGrace for the show's master console to launch first.
+func (e *Engine) waitForMaster(ctx context.Context, show string) {
+	if e.opts.MasterGrace <= 0 || e.opts.Master {
+		return
+	}
+	pres, err := e.st.Presence(show)
+	if err != nil || pres.Master == "" || pres.Master == e.id {
+		return
+	}
+	e.log.Info("waiting for the master console to launch the show first", "show", show, "master", pres.Master, "grace", e.opts.MasterGrace)
+	e.mu.Lock()
+	e.waitingFor = pres.Master
+	e.mu.Unlock()
+	e.notify()
+	e.waitForActive(ctx, show, e.opts.MasterGrace)
+	e.mu.Lock()
+	e.waitingFor = ""
+	e.mu.Unlock()
+	e.notify()
+}
+
 // updatePresence records, while logged on, who is on the show with this
 // console, so that a crash leaves a true record.
 func (e *Engine) updatePresence(sh *store.Show) {
 	e.presMu.Lock()
 	defer e.presMu.Unlock()
-	want := store.Presence{With: e.presenceNow(sh.Name(), e.pres)}
+	want := store.Presence{With: e.presenceNow(sh.Name(), e.pres), Master: e.masterNow(sh.Name(), e.pres)}
 	if e.presShow == sh.Name() && e.pres.Equal(want) {
 		return
 	}
@@ -74,7 +109,7 @@ func (e *Engine) recordLeaving(show string) bool {
 	if e.presShow != show {
 		prev = store.Presence{}
 	}
-	p := store.Presence{With: e.presenceNow(show, prev), Left: e.clock.Now().UTC()}
+	p := store.Presence{With: e.presenceNow(show, prev), Left: e.clock.Now().UTC(), Master: e.masterNow(show, prev)}
 	p.MasterCopy = len(p.With) == 0
 	if err := e.st.SetPresence(show, p); err != nil {
 		e.log.Error("cannot record the log-off", "show", show, "err", err)

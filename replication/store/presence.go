@@ -27,6 +27,9 @@ type Presence struct {
 	// MasterCopy: this console was the last server of the show to log off,
 	// so its copy is the show's master copy (rule 5).
 	MasterCopy bool `json:"master_copy"`
+	// Master is the designated master console (--master) last seen on the
+	// show; a launch waits a grace period for it (rule 5).
+	Master string `json:"master,omitempty"`
 }
 
 // Outdated reports whether the copy may be outdated: others carried on.
@@ -34,7 +37,7 @@ func (p Presence) Outdated() bool { return len(p.With) > 0 }
 
 // Equal compares two records.
 func (p Presence) Equal(o Presence) bool {
-	return slices.Equal(p.With, o.With) && p.Left.Equal(o.Left) && p.MasterCopy == o.MasterCopy
+	return slices.Equal(p.With, o.With) && p.Left.Equal(o.Left) && p.MasterCopy == o.MasterCopy && p.Master == o.Master
 }
 
 func (s *Store) presencePath(show string) string {
