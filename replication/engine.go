@@ -397,12 +397,17 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			return nil
 		}
 		// The connection can be replaced under a join (two consoles that
-		// dialled each other keep one of the two), or the active can go
-		// and a backup take over: look again, a few times.
-		if attempt == 3 || ctx.Err() != nil || errors.Is(err, ErrRefused) {
+		// dialled each other keep one of the two, which at start-up can
+		// take a few rounds on a bigger network), or the active can go and
+		// a backup take over: look again, a few times.
+		if attempt == 5 || ctx.Err() != nil || errors.Is(err, ErrRefused) {
 			return err
 		}
 		e.log.Warn("join failed; looking for the active again", "show", show, "err", err)
+		select {
+		case <-e.clock.After(time.Duration(attempt) * 50 * time.Millisecond):
+		case <-ctx.Done():
+		}
 		e.waitForActive(ctx, show, e.opts.JoinWait)
 	}
 	epoch := newEpochID()

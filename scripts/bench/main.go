@@ -27,7 +27,7 @@ var (
 	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
-	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, failover, nic)")
+	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, failover, schedules, nic)")
 )
 
 // section reports whether a section of the bench is to run.
@@ -63,6 +63,9 @@ func main() {
 	}
 	if section("failover") {
 		failoverBench(tmp)
+	}
+	if section("schedules") {
+		schedulesBench()
 	}
 	if section("nic") {
 		benchNIC(tmp)
