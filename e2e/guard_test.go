@@ -298,3 +298,23 @@ func TestLaunchWaitsForTheMaster(t *testing.T) {
 		t.Fatalf("desk-2 still says it waits for %q", st.WaitingFor)
 	}
 }
+
+// The console holding the newest copy need not be one this console was
+// with: one that joined after it left is asked too.
+func TestStaleLaunchAsksEveryRunningConsole(t *testing.T) {
+	key := newKey(t)
+	cs := startNetwork(t, 3, key)
+	d1, d2, d3 := cs[0], cs[1], cs[2]
+	d1.must("launch", "demo")
+	d2.must("launch", "demo")
+	d1.must("set", "cue/1", "desk-1 and desk-2")
+	d2.must("logoff") // desk-2 was with desk-1 only
+	d3.must("launch", "demo")
+	d1.must("set", "cue/2", "desk-1 and desk-3")
+	d1.must("logoff")
+	d3.must("set", "cue/3", "desk-3 alone")
+	d3.must("logoff")
+	d1.stop()
+	d2.must("launch", "demo") // takes desk-3's copy: desk-3 is running, logged off
+	hasAll(t, "desk-2's show", d2.dump(), map[string]string{"cue/1": "desk-1 and desk-2", "cue/2": "desk-1 and desk-3", "cue/3": "desk-3 alone"})
+}

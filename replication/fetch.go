@@ -49,6 +49,11 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 		mode = wire.JoinUpToDate
 	case cmp.Relation == APrefix && logHolds(sh, j.Seq):
 		mode = wire.JoinCatchUp
+	case cmp.Relation != APrefix:
+		// Only a newer copy is worth taking: an older one would replace
+		// edits, a diverged one is merged when the two meet as active and
+		// backup.
+		return refuse("%s's copy of %q is not newer (%s)", e.id, j.Show, cmp.Relation)
 	}
 	e.log.Info("sending our copy to a console about to launch", "peer", p.id, "show", j.Show, "mode", joinModeName(mode), "our_seq", mine.Seq)
 	if err := p.conn.Send(&wire.JoinReply{Mode: mode, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {

@@ -138,8 +138,16 @@ func (e *Engine) checkStale(ctx context.Context, show string) error {
 	if !pres.Left.IsZero() {
 		left = "it logged off at " + pres.Left.Local().Format(time.DateTime)
 	}
+	// The consoles that carried on first, then any other that is running:
+	// one that joined the show after this console left holds it too.
 	var tried []string
-	for _, id := range pres.With {
+	ask := slices.Clone(pres.With)
+	for _, p := range e.connected() {
+		if !slices.Contains(ask, p.id) {
+			ask = append(ask, p.id)
+		}
+	}
+	for _, id := range ask {
 		p := e.peer(id)
 		if p == nil {
 			continue

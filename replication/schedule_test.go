@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -57,8 +58,26 @@ type simNet struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	acked   map[string]string // every acknowledged edit: key → value
+	logs    lockedBuffer      // every engine's log, shown when a schedule fails
 	nextKey int
 	trace   []string
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -72,17 +91,19 @@ func freePort(t *testing.T) string {
 }
 
 func newSimNet(t *testing.T, seed uint64, n int) *simNet {
+	s0 := &simNet{}
 	dir := t.TempDir()
 	key, _, err := wire.LoadOrCreateKey(filepath.Join(dir, "network.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := io.Discard
+	var out io.Writer = &s0.logs
 	if *scheduleLog {
-		out = os.Stderr
+		out = io.MultiWriter(os.Stderr, &s0.logs)
 	}
-	s := &simNet{t: t, r: rand.New(rand.NewPCG(seed, 99)), key: key, acked: map[string]string{},
-		log: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	s := s0
+	s.t, s.r, s.key, s.acked = t, rand.New(rand.NewPCG(seed, 99)), key, map[string]string{}
+	s.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	for i := 0; i < n; i++ {
 		s.cs = append(s.cs, &simConsole{id: fmt.Sprintf("desk-%d", i+1), dir: filepath.Join(dir, fmt.Sprint(i+1)), addr: freePort(t)})
 	}
@@ -292,6 +313,15 @@ func runSchedule(t *testing.T, seed uint64) {
 		if t.Failed() || *scheduleTrace {
 			t.Logf("schedule %d:\n  %s", seed, strings.Join(s.trace, "\n  "))
 		}
+		if t.Failed() && !*scheduleLog {
+			for _, c := range s.cs {
+				if c.running {
+					st := c.e.Status()
+					t.Logf("%s: role %s syncing %v active %q seq %d epochs %v peers %+v", c.id, st.Role, st.Syncing, st.Active, st.Seq, st.Epochs, st.Peers)
+				}
+			}
+			t.Logf("engine logs:\n%s", s.logs.String())
+		}
 	}()
 	// The show starts on one console and reaches the others, so every copy
 	// is of one show (two consoles that each create "demo" while apart hold
@@ -316,6 +346,9 @@ func runSchedule(t *testing.T, seed uint64) {
 			break
 		}
 		if time.Now().After(deadline) {
+			var stacks strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Logf("goroutines:\n%s", stacks.String())
 			t.Fatalf("schedule %d did not converge: %s", seed, why)
 		}
 		time.Sleep(20 * time.Millisecond)
