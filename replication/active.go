@@ -53,8 +53,10 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 	p.cancelServe = cancel
 	p.serveMu.Unlock()
 	e.net.wg.Add(1)
+	e.serving.Add(1)
 	go func() {
 		defer e.net.wg.Done()
+		defer e.serving.Add(-1)
 		defer cancel()
 		if err := e.serveBackup(sctx, p, j); err != nil && sctx.Err() == nil && p.alive() {
 			e.log.Warn("serving backup", "peer", p.id, "err", err)

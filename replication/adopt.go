@@ -38,6 +38,7 @@ func (e *Engine) adopt(ctx context.Context, p *peer, sh *store.Show, theirs stor
 		return errNoAdopt // an edit of ours committed since the join came in
 	}
 	e.log.Info("joiner holds a newer copy of the show; taking its edits", "peer", p.id, "their_seq", theirs.Seq, "our_seq", mine.Seq)
+	defer p.expectReplies()()
 	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinAdopt, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
 		return err
 	}

@@ -27,10 +27,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		}
 	}
 	defer func() { once(fmt.Errorf("lost the connection to %s while joining", p.id)) }()
-	// Drop what an earlier join on this connection left in the inbox.
-	for len(p.inbox) > 0 {
-		<-p.inbox
-	}
+	defer p.expectReplies()()
 	e.mu.RLock()
 	sh := e.show
 	e.mu.RUnlock()

@@ -188,6 +188,9 @@ type Engine struct {
 	pipeMu sync.Mutex
 	pipe   *pipeline
 
+	// serving counts the goroutines serving joins (active.go).
+	serving atomic.Int64
+
 	bcastMu   sync.Mutex
 	seqCh     chan struct{} // closed when the show's seq moves
 	roleCh    chan struct{} // closed when role or show changes

@@ -186,10 +186,27 @@ func (e *Engine) stepDown(sh *store.Show, w *peer) {
 	e.mu.Unlock()
 	e.closePipeline()
 	e.stopAcks()
+	// This console's streams to its backups end before it sends w anything
+	// as a backup: an edit they send late must not arrive after the join.
+	e.waitServing(time.Second)
 	e.log.Warn("another active serves the show, further ahead; stepping down to join it", "show", sh.Name(),
 		"active", w.id, "their_seq", w.State().Seq, "our_seq", sh.Lineage().Seq)
 	e.roleChanged()
 	e.startFollow(sh, w)
+}
+
+// waitServing waits up to d for the joins being served to end. It looks
+// every few milliseconds: it runs once per step-down, and a count is all
+// there is to wait on.
+func (e *Engine) waitServing(d time.Duration) {
+	deadline := e.clock.Now().Add(d)
+	for e.serving.Load() > 0 {
+		if !e.clock.Now().Before(deadline) {
+			e.log.Warn("a backup's stream is slow to end", "waited", d)
+			return
+		}
+		<-e.clock.After(5 * time.Millisecond)
+	}
 }
 
 // handOver ends this active's term before a log-off: no new edits, and

@@ -87,9 +87,7 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 			sh.Close()
 		}
 	}()
-	for len(p.inbox) > 0 {
-		<-p.inbox // left over from an earlier exchange on this connection
-	}
+	defer p.expectReplies()()
 	if err := p.conn.Send(&wire.Join{Show: show, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq, CopyOnly: true}); err != nil {
 		return err
 	}

@@ -41,6 +41,8 @@ func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs stor
 	}
 	mine := sh.Lineage()
 	e.log.Warn("joiner's copy diverged from ours; merging", "peer", p.id, "common_seq", common, "their_seq", theirs.Seq, "our_seq", mine.Seq)
+	end := p.expectReplies()
+	defer end()
 	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinAdopt, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: common}); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"consoled/replication/store"
@@ -32,8 +33,14 @@ type peer struct {
 	changed chan struct{} // closed when state changes what the engine decides on
 
 	// inbox takes the messages of a join (JoinReply, Edits, Snap*) for the
-	// follower; the reader blocks on it, which is the flow control.
-	inbox chan wire.Msg
+	// one exchange that reads them (a follow, an adoption or merge, taking a
+	// copy); the reader blocks on it, which is the flow control. With no
+	// exchange under way they are left over from an ended one, and dropped:
+	// they must neither pass for the answer to a later request nor stop the
+	// reader.
+	inbox    chan wire.Msg
+	exchange atomic.Uint64 // the exchange under way, 0 for none
+	lastExch atomic.Uint64
 
 	fwdMu sync.Mutex
 	fwd   map[uint64]chan *wire.ForwardReply
@@ -84,6 +91,38 @@ func lastEpoch(eps []wire.Epoch) string {
 		return ""
 	}
 	return eps[len(eps)-1].ID
+}
+
+// expectReplies starts an exchange that reads p.inbox, dropping what an
+// earlier one left there; the returned func ends it, unless a newer one
+// has started since (an exchange that outlives its turn must not end the
+// next one).
+func (p *peer) expectReplies() (end func()) {
+	p.drainInbox()
+	id := p.lastExch.Add(1)
+	p.exchange.Store(id)
+	return func() {
+		if p.exchange.CompareAndSwap(id, 0) {
+			p.drainInbox()
+		}
+	}
+}
+
+func (p *peer) drainInbox() {
+	for {
+		select {
+		case m := <-p.inbox:
+			releaseMsg(m)
+		default:
+			return
+		}
+	}
+}
+
+func releaseMsg(m wire.Msg) {
+	if c, ok := m.(*wire.SnapChunk); ok {
+		wire.ReleaseChunk(c)
+	}
 }
 
 func (p *peer) alive() bool {
@@ -330,17 +369,18 @@ func (e *Engine) addPeer(ctx context.Context, c *wire.Conn, h wire.Hello, dialed
 		c.Close()
 		return false
 	}
-	if old := e.net.peers[p.id]; old != nil {
-		if !preferred(p) || preferred(old) {
-			e.net.mu.Unlock()
-			c.Close()
-			return false
-		}
-		old.conn.Close()
+	old := e.net.peers[p.id]
+	if old != nil && (!preferred(p) || preferred(old)) {
+		e.net.mu.Unlock()
+		c.Close()
+		return false
 	}
 	e.net.peers[p.id] = p
 	e.net.known[p.id] = knownPeer{state: p.state, connected: true}
 	e.net.mu.Unlock()
+	if old != nil {
+		old.conn.Close() // its readLoop removes it (removePeer checks it is still the one registered)
+	}
 	e.log.Info("peer connected", "peer", p.id, "addr", addr, "dialed", dialed)
 
 	e.net.wg.Add(2)
@@ -434,10 +474,18 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			e.notify()
 			e.kick()
 		case *wire.JoinReply, *wire.Edits, *wire.SnapBegin, *wire.SnapFile, *wire.SnapChunk, *wire.SnapEnd:
-			select {
-			case p.inbox <- m:
-			case <-ctx.Done():
-				return
+			for queued := false; !queued; {
+				if p.exchange.Load() == 0 {
+					releaseMsg(m)
+					break
+				}
+				select {
+				case p.inbox <- m:
+					queued = true
+				case <-e.clock.After(100 * time.Millisecond): // look again whether the exchange ended
+				case <-ctx.Done():
+					return
+				}
 			}
 		case *wire.Error:
 			e.log.Warn("peer reported an error", "peer", p.id, "kind", m.Kind, "msg", m.Msg)

@@ -252,8 +252,15 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadlin
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
 
-// Close closes the connection. It does not flush.
-func (c *Conn) Close() error { return c.nc.Close() }
+// Close closes the connection at once. It does not flush, and over TLS it
+// sends no close_notify: that waits behind a write blocked on a peer that
+// stopped reading, and a close is what unblocks such a write.
+func (c *Conn) Close() error {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		return tc.NetConn().Close()
+	}
+	return c.nc.Close()
+}
 
 // RemoteAddr returns the peer's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
