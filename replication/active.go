@@ -58,9 +58,19 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 		defer e.net.wg.Done()
 		defer e.serving.Add(-1)
 		defer cancel()
-		if err := e.serveBackup(sctx, p, j); err != nil && sctx.Err() == nil && p.alive() {
+		e.mu.RLock()
+		session := e.session
+		e.mu.RUnlock()
+		err := e.serveBackup(sctx, p, j)
+		switch {
+		case err != nil && sctx.Err() == nil && p.alive():
 			e.log.Warn("serving backup", "peer", p.id, "err", err)
 			p.conn.Send(&wire.Error{Kind: "join", Msg: err.Error()})
+		case !j.CopyOnly && session.Err() != nil && p.alive():
+			// This console stopped being active (logged off, stepped
+			// down): a backup in the middle of a transfer must not wait
+			// for the rest of it.
+			p.conn.Send(&wire.Error{Kind: "join", Msg: e.id + " no longer serves the show"})
 		}
 		e.dropBackup(p)
 	}()

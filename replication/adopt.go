@@ -90,7 +90,7 @@ func takeEdits(ctx context.Context, p *peer, fn func([]wire.Edit) error) error {
 		}
 		batch, ok := m.(*wire.Edits)
 		if !ok {
-			return fmt.Errorf("expected edits from %s, got %s", p.id, m.Type())
+			return fmt.Errorf("expected edits from %s, got %s", p.id, msgName(m))
 		}
 		if len(batch.Edits) == 0 {
 			return nil

@@ -74,7 +74,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	}
 	reply, ok := m.(*wire.JoinReply)
 	if !ok {
-		return fmt.Errorf("expected a join reply from %s, got %s", p.id, m.Type())
+		return fmt.Errorf("expected a join reply from %s, got %s", p.id, msgName(m))
 	}
 	if reply.Mode == wire.JoinAdopt {
 		// Our copy is newer: the active takes our edits, then answers again.
@@ -85,7 +85,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 			return err
 		}
 		if reply, ok = m.(*wire.JoinReply); !ok || reply.Mode == wire.JoinAdopt {
-			return fmt.Errorf("expected a join reply from %s after it took our edits, got %s", p.id, m.Type())
+			return fmt.Errorf("expected a join reply from %s after it took our edits, got %s", p.id, msgName(m))
 		}
 	}
 	activeEpochs := fromWireEpochs(reply.Epochs)
@@ -138,7 +138,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		}
 		batch, ok := m.(*wire.Edits)
 		if !ok {
-			return fmt.Errorf("expected edits from %s, got %s", p.id, m.Type())
+			return fmt.Errorf("expected edits from %s, got %s", p.id, msgName(m))
 		}
 		// Take every batch that arrived while the last one was being
 		// written, and write them all with one fsync: under load the
@@ -164,7 +164,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		}
 		if bad != nil {
 			p.conn.Send(&wire.Ack{Seq: last})
-			return fmt.Errorf("expected edits from %s, got %s", p.id, bad.Type())
+			return fmt.Errorf("expected edits from %s, got %s", p.id, msgName(bad))
 		}
 		if err := p.conn.Send(&wire.Ack{Seq: last}); err != nil {
 			// The active is gone: apply what it sent before going (next

@@ -101,7 +101,7 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 	}
 	reply, ok := m.(*wire.JoinReply)
 	if !ok {
-		return fmt.Errorf("expected a reply from %s, got %s", p.id, m.Type())
+		return fmt.Errorf("expected a reply from %s, got %s", p.id, msgName(m))
 	}
 	e.log.Info("taking a newer copy before launching", "show", show, "from", p.id, "mode", joinModeName(reply.Mode), "their_seq", reply.Seq, "our_seq", mine.Seq)
 	switch reply.Mode {

@@ -119,6 +119,15 @@ func (p *peer) drainInbox() {
 	}
 }
 
+// msgName names a message that came where another was expected; a peer's
+// error comes with what it said.
+func msgName(m wire.Msg) string {
+	if e, ok := m.(*wire.Error); ok {
+		return fmt.Sprintf("an error (%s)", e.Msg)
+	}
+	return m.Type().String()
+}
+
 func releaseMsg(m wire.Msg) {
 	if c, ok := m.(*wire.SnapChunk); ok {
 		wire.ReleaseChunk(c)
@@ -473,7 +482,12 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			e.stopServing(p)
 			e.notify()
 			e.kick()
-		case *wire.JoinReply, *wire.Edits, *wire.SnapBegin, *wire.SnapFile, *wire.SnapChunk, *wire.SnapEnd:
+		case *wire.JoinReply, *wire.Edits, *wire.SnapBegin, *wire.SnapFile, *wire.SnapChunk, *wire.SnapEnd, *wire.Error:
+			if m, ok := m.(*wire.Error); ok {
+				e.log.Warn("peer reported an error", "peer", p.id, "kind", m.Kind, "msg", m.Msg)
+			}
+			// An error ends the exchange under way, if any: its reader
+			// takes it as the answer it was not waiting for.
 			for queued := false; !queued; {
 				if p.exchange.Load() == 0 {
 					releaseMsg(m)
@@ -487,8 +501,6 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 					return
 				}
 			}
-		case *wire.Error:
-			e.log.Warn("peer reported an error", "peer", p.id, "kind", m.Kind, "msg", m.Msg)
 		default:
 			e.log.Warn("unexpected message from peer", "peer", p.id, "type", m.Type())
 		}

@@ -196,7 +196,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 	}
 	begin, ok := m.(*wire.SnapBegin)
 	if !ok || begin.Show != show {
-		return "", lin, fmt.Errorf("expected the start of a copy of %s, got %s", show, m.Type())
+		return "", lin, fmt.Errorf("expected the start of a copy of %s, got %s", show, msgName(m))
 	}
 	lin = store.Lineage{ShowID: begin.ShowID, Epochs: fromWireEpochs(begin.Epochs), Seq: begin.Seq}
 	dir, err = e.st.IncomingDir(show)
@@ -280,7 +280,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 				"took", time.Since(t0).Round(time.Millisecond))
 			return dir, lin, nil
 		default:
-			return "", lin, fmt.Errorf("copy: unexpected %s", m.Type())
+			return "", lin, fmt.Errorf("copy: unexpected %s", msgName(m))
 		}
 	}
 }
