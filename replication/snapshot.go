@@ -40,6 +40,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	if err != nil {
 		return 0, err
 	}
+	tCkpt := time.Since(t0)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
@@ -95,7 +96,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		return 0, err
 	}
 	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(files),
-		"bytes", total, "took", time.Since(t0).Round(time.Millisecond))
+		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", tCkpt.Round(time.Millisecond))
 	return lin.Seq, nil
 }
 
@@ -273,11 +274,12 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 				return "", lin, fmt.Errorf("copy incomplete: %d of %d files, %d of %d bytes", files, begin.Files, got, begin.Bytes)
 			}
 			closeFile()
+			tEnd := time.Now()
 			if err := syncer.wait(); err != nil {
 				return "", lin, err
 			}
 			e.log.Info("received full copy", "peer", p.id, "show", show, "seq", lin.Seq, "bytes", got,
-				"took", time.Since(t0).Round(time.Millisecond))
+				"took", time.Since(t0).Round(time.Millisecond), "sync_wait", time.Since(tEnd).Round(time.Millisecond))
 			return dir, lin, nil
 		default:
 			return "", lin, fmt.Errorf("copy: unexpected %s", m.Type())
