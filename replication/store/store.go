@@ -229,30 +229,9 @@ func (s *Store) pebbleOptions(name string, mustExist bool) *pebble.Options {
 		FormatMajorVersion: pebble.FormatNewest,
 		ErrorIfNotExists:   mustExist,
 		Logger:             pebbleLogger{log: s.log, show: name},
-		Cleaner:            noRecycleCleaner{},
 	}
 	return o
 }
-
-// noRecycleCleaner deletes obsolete files, as Pebble's default cleaner does,
-// and makes Pebble create each WAL afresh instead of reusing an old one.
-// Pebble recycles WALs only when the cleaner does not mark itself as needing
-// the files' contents, and offers no other switch; the mark is an
-// unexported method of ArchiveCleaner, which the struct below gets from the
-// ArchiveCleaner one level down, while Clean and String come from the
-// DeleteCleaner at the top level (the shallower method wins).
-//
-// Why: a recycled WAL keeps the old file's length, and a checkpoint copies
-// and fsyncs the current WAL whole, so every full sync copied up to a
-// memtable's worth (4 MiB) of stale bytes that the checkpoint then deletes.
-// A fresh WAL after the checkpoint's flush is nearly empty. What recycling
-// saves, creating a file once per memtable, is small next to that.
-type noRecycleCleaner struct {
-	pebble.DeleteCleaner
-	needsContents
-}
-
-type needsContents struct{ pebble.ArchiveCleaner }
 
 // Close closes every open show and the store.
 func (s *Store) Close() error {
