@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // A full sync replaces a copy without ever leaving less than one complete
@@ -60,7 +63,10 @@ func (sh *Show) Checkpoint(dir string) (Lineage, error) {
 	if err := sh.db.Flush(); err != nil {
 		return Lineage{}, fmt.Errorf("store: show %s: flush before checkpoint: %w", sh.name, err)
 	}
-	if err := sh.db.Checkpoint(dir); err != nil {
+	undo := pebbleFS.dropWALsIn(dir)
+	err := sh.db.Checkpoint(dir)
+	undo()
+	if err != nil {
 		return Lineage{}, fmt.Errorf("store: show %s: checkpoint: %w", sh.name, err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -77,6 +83,63 @@ func (sh *Show) Checkpoint(dir string) (Lineage, error) {
 	}
 	return sh.Lineage(), nil
 }
+
+// pebbleFS is the file system of every show's Pebble DB: the default one,
+// except that the WAL copies of a checkpoint in progress are not written.
+// Pebble copies the live WALs into a checkpoint, and fsyncs them; the
+// checkpoint was flushed just before, so they hold nothing the sstables do
+// not, and Checkpoint deletes them. Writing them is not free: Pebble recycles
+// WAL files, a recycled WAL keeps the old file's length, so the copy was a
+// memtable's worth (4 MiB) of stale bytes on every full sync. (Turning
+// recycling off instead costs the edit path: a WAL that grows costs a
+// journal commit per fsync.)
+var pebbleFS = &checkpointFS{FS: vfs.Default, dirs: make(map[string]int)}
+
+type checkpointFS struct {
+	vfs.FS
+	mu   sync.Mutex
+	dirs map[string]int // checkpoint directories in progress
+}
+
+// dropWALsIn makes WAL files created directly in dir empty, until undo.
+func (fs *checkpointFS) dropWALsIn(dir string) (undo func()) {
+	dir = filepath.Clean(dir)
+	fs.mu.Lock()
+	fs.dirs[dir]++
+	fs.mu.Unlock()
+	return func() {
+		fs.mu.Lock()
+		if fs.dirs[dir]--; fs.dirs[dir] == 0 {
+			delete(fs.dirs, dir)
+		}
+		fs.mu.Unlock()
+	}
+}
+
+func (fs *checkpointFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	fs.mu.Lock()
+	drop := fs.dirs[filepath.Dir(name)] > 0
+	fs.mu.Unlock()
+	if drop {
+		return emptyFile{f}, nil
+	}
+	return f, err
+}
+
+// emptyFile takes writes and syncs and keeps nothing.
+type emptyFile struct{ vfs.File }
+
+func (emptyFile) Write(p []byte) (int, error)             { return len(p), nil }
+func (emptyFile) WriteAt(p []byte, _ int64) (int, error)  { return len(p), nil }
+func (emptyFile) ReadFrom(r io.Reader) (int64, error)     { return 0, nil }
+func (emptyFile) Preallocate(_, _ int64) error            { return nil }
+func (emptyFile) Sync() error                             { return nil }
+func (emptyFile) SyncData() error                         { return nil }
+func (emptyFile) SyncTo(int64) (fullSync bool, err error) { return true, nil }
 
 // IncomingDir returns a fresh directory path for receiving a copy of show
 // name. The caller creates and fills it, then calls Install.
