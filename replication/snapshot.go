@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -287,31 +288,49 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 	}
 }
 
-// fileSyncer fsyncs and closes files in the background, one at a time.
+// fileSyncer fsyncs and closes files in the background, syncers at a time.
+// The fsyncs run side by side because each one mostly waits: for the file's
+// data to be written back and for the journal commit and device flush that
+// make it durable, which concurrent fsyncs share. One at a time, on a disk
+// that other work keeps busy, they fell behind the network and the last
+// ones held up the end of the transfer.
 type fileSyncer struct {
 	files   chan *os.File
 	done    chan struct{}
 	discard atomic.Bool // close the files without syncing them
-	err     error       // set by the goroutine; read after done
+	mu      sync.Mutex
+	err     error // the first error; read after done
 	closed  bool
 }
 
+const syncers = 4
+
 func newFileSyncer() *fileSyncer {
 	s := &fileSyncer{files: make(chan *os.File, 64), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for range syncers {
+		wg.Go(func() {
+			for f := range s.files {
+				var err error
+				if !s.discard.Load() {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					s.mu.Lock()
+					if s.err == nil {
+						s.err = fmt.Errorf("copy: writing %s: %w", filepath.Base(f.Name()), err)
+					}
+					s.mu.Unlock()
+				}
+			}
+		})
+	}
 	go func() {
-		defer close(s.done)
-		for f := range s.files {
-			var err error
-			if !s.discard.Load() {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil && s.err == nil {
-				s.err = fmt.Errorf("copy: writing %s: %w", filepath.Base(f.Name()), err)
-			}
-		}
+		wg.Wait()
+		close(s.done)
 	}()
 	return s
 }
