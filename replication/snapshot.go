@@ -37,7 +37,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	defer os.RemoveAll(dir)
 	os.Remove(dir) // Checkpoint wants to create it
 	t0 := time.Now()
-	lin, err := sh.Checkpoint(dir)
+	lin, err := sh.CheckpointToSend(dir)
 	if err != nil {
 		return 0, err
 	}

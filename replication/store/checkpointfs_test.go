@@ -43,7 +43,7 @@ func TestCheckpointFSDropsOnlyCheckpointWALs(t *testing.T) {
 		}
 		return fi.Size()
 	}
-	undo := pebbleFS.dropWALsIn(ck + "/")
+	undo := pebbleFS.checkpointing(ck+"/", true)
 	write(filepath.Join(ck, "000007.log"))
 	write(filepath.Join(ck, "MANIFEST-000001"))
 	write(filepath.Join(show, "000008.log"))
@@ -53,5 +53,44 @@ func TestCheckpointFSDropsOnlyCheckpointWALs(t *testing.T) {
 		if got := size(filepath.Join(root, name)); got != want {
 			t.Errorf("%s: %d bytes, want %d", name, got, want)
 		}
+	}
+}
+
+// TestCheckpointFSUnsynced: during a CheckpointToSend the files created in
+// its directory, the directory and its parent are not fsynced; a durable
+// checkpoint's files, and anything elsewhere, are.
+func TestCheckpointFSUnsynced(t *testing.T) {
+	root := t.TempDir()
+	snaps := filepath.Join(root, "snapshots")
+	send, keep := filepath.Join(snaps, "send"), filepath.Join(root, "keep")
+	for _, d := range []string{send, keep} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undoSend := pebbleFS.checkpointing(send, false)
+	undoKeep := pebbleFS.checkpointing(keep, true)
+	unsynced := func(f vfs.File, err error) bool {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		_, ok := f.(unsyncedFile)
+		return ok
+	}
+	if !unsynced(pebbleFS.Create(filepath.Join(send, "MANIFEST-000001"), vfs.WriteCategoryUnspecified)) {
+		t.Error("a file of the checkpoint to send is synced")
+	}
+	if !unsynced(pebbleFS.OpenDir(send)) || !unsynced(pebbleFS.OpenDir(snaps)) {
+		t.Error("the directory of the checkpoint to send, or its parent, is synced")
+	}
+	if unsynced(pebbleFS.Create(filepath.Join(keep, "MANIFEST-000001"), vfs.WriteCategoryUnspecified)) || unsynced(pebbleFS.OpenDir(keep)) || unsynced(pebbleFS.OpenDir(root)) {
+		t.Error("a durable checkpoint is not synced")
+	}
+	undoSend()
+	undoKeep()
+	if unsynced(pebbleFS.Create(filepath.Join(send, "OPTIONS-000002"), vfs.WriteCategoryUnspecified)) || unsynced(pebbleFS.OpenDir(snaps)) {
+		t.Error("syncs stay off after the checkpoint")
 	}
 }
