@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,10 +37,11 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	defer os.RemoveAll(dir)
 	os.Remove(dir) // Checkpoint wants to create it
 	t0 := time.Now()
-	lin, err := sh.Checkpoint(dir)
+	lin, err := sh.CheckpointToSend(dir)
 	if err != nil {
 		return 0, err
 	}
+	tCkpt := time.Since(t0)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
@@ -95,7 +97,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		return 0, err
 	}
 	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(files),
-		"bytes", total, "took", time.Since(t0).Round(time.Millisecond))
+		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", tCkpt.Round(time.Millisecond))
 	return lin.Seq, nil
 }
 
@@ -273,11 +275,12 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 				return "", lin, fmt.Errorf("copy incomplete: %d of %d files, %d of %d bytes", files, begin.Files, got, begin.Bytes)
 			}
 			closeFile()
+			tEnd := time.Now()
 			if err := syncer.wait(); err != nil {
 				return "", lin, err
 			}
 			e.log.Info("received full copy", "peer", p.id, "show", show, "seq", lin.Seq, "bytes", got,
-				"took", time.Since(t0).Round(time.Millisecond))
+				"took", time.Since(t0).Round(time.Millisecond), "sync_wait", time.Since(tEnd).Round(time.Millisecond))
 			return dir, lin, nil
 		default:
 			return "", lin, fmt.Errorf("copy: unexpected %s", msgName(m))
@@ -285,31 +288,49 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 	}
 }
 
-// fileSyncer fsyncs and closes files in the background, one at a time.
+// fileSyncer fsyncs and closes files in the background, syncers at a time.
+// The fsyncs run side by side because each one mostly waits: for the file's
+// data to be written back and for the journal commit and device flush that
+// make it durable, which concurrent fsyncs share. One at a time, on a disk
+// that other work keeps busy, they fell behind the network and the last
+// ones held up the end of the transfer.
 type fileSyncer struct {
 	files   chan *os.File
 	done    chan struct{}
 	discard atomic.Bool // close the files without syncing them
-	err     error       // set by the goroutine; read after done
+	mu      sync.Mutex
+	err     error // the first error; read after done
 	closed  bool
 }
 
+const syncers = 4
+
 func newFileSyncer() *fileSyncer {
 	s := &fileSyncer{files: make(chan *os.File, 64), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for range syncers {
+		wg.Go(func() {
+			for f := range s.files {
+				var err error
+				if !s.discard.Load() {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					s.mu.Lock()
+					if s.err == nil {
+						s.err = fmt.Errorf("copy: writing %s: %w", filepath.Base(f.Name()), err)
+					}
+					s.mu.Unlock()
+				}
+			}
+		})
+	}
 	go func() {
-		defer close(s.done)
-		for f := range s.files {
-			var err error
-			if !s.discard.Load() {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil && s.err == nil {
-				s.err = fmt.Errorf("copy: writing %s: %w", filepath.Base(f.Name()), err)
-			}
-		}
+		wg.Wait()
+		close(s.done)
 	}()
 	return s
 }

@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // A full sync replaces a copy without ever leaving less than one complete
@@ -43,7 +46,17 @@ const (
 // uncompressed), be up to a whole recycled 4 MiB file, and make the
 // receiver's first open replay it and flush it, an open that then also waits
 // for the compactions that flush sets off.
-func (sh *Show) Checkpoint(dir string) (Lineage, error) {
+func (sh *Show) Checkpoint(dir string) (Lineage, error) { return sh.checkpoint(dir, true) }
+
+// CheckpointToSend is Checkpoint for a copy that is read back at once and
+// then deleted, as a full sync's is: nothing in dir is made durable. Pebble
+// fsyncs every file and directory it writes for a checkpoint, half a dozen
+// fsyncs for a copy whose durability nobody needs; on a busy disk they were
+// most of the time a checkpoint took. A crash leaves a directory to delete,
+// as it does with Checkpoint.
+func (sh *Show) CheckpointToSend(dir string) (Lineage, error) { return sh.checkpoint(dir, false) }
+
+func (sh *Show) checkpoint(dir string, durable bool) (Lineage, error) {
 	if err := sh.enter(); err != nil {
 		return Lineage{}, err
 	}
@@ -60,7 +73,10 @@ func (sh *Show) Checkpoint(dir string) (Lineage, error) {
 	if err := sh.db.Flush(); err != nil {
 		return Lineage{}, fmt.Errorf("store: show %s: flush before checkpoint: %w", sh.name, err)
 	}
-	if err := sh.db.Checkpoint(dir); err != nil {
+	undo := pebbleFS.checkpointing(dir, durable)
+	err := sh.db.Checkpoint(dir)
+	undo()
+	if err != nil {
 		return Lineage{}, fmt.Errorf("store: show %s: checkpoint: %w", sh.name, err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -77,6 +93,113 @@ func (sh *Show) Checkpoint(dir string) (Lineage, error) {
 	}
 	return sh.Lineage(), nil
 }
+
+// pebbleFS is the file system of every show's Pebble DB: the default one,
+// except for a checkpoint in progress. Its WAL copies are not written:
+// Pebble copies and fsyncs the live WALs into a checkpoint, but ours is
+// flushed just before, so they hold nothing the sstables do not, and
+// Checkpoint deletes them. Writing them was not free: Pebble recycles WAL
+// files and a recycled one keeps the old file's length, so the copy was a
+// memtable's worth (4 MiB) of stale bytes on every full sync. (Turning
+// recycling off instead costs the edit path: a WAL that grows costs a
+// journal commit per fsync.) For CheckpointToSend nothing in the checkpoint
+// directory, nor the directory or its parent, is fsynced either.
+var pebbleFS = &checkpointFS{FS: vfs.Default, dirs: make(map[string]*ckptDir)}
+
+type checkpointFS struct {
+	vfs.FS
+	mu   sync.Mutex
+	dirs map[string]*ckptDir // checkpoint directories in progress
+}
+
+type ckptDir struct {
+	n       int  // checkpoints into it in progress
+	durable bool // false: no fsyncs
+}
+
+// checkpointing applies the rules above to dir until undo.
+func (fs *checkpointFS) checkpointing(dir string, durable bool) (undo func()) {
+	dir = filepath.Clean(dir)
+	fs.mu.Lock()
+	d := fs.dirs[dir]
+	if d == nil {
+		d = &ckptDir{durable: durable}
+		fs.dirs[dir] = d
+	}
+	d.n++
+	d.durable = d.durable || durable
+	fs.mu.Unlock()
+	return func() {
+		fs.mu.Lock()
+		if d.n--; d.n == 0 {
+			delete(fs.dirs, dir)
+		}
+		fs.mu.Unlock()
+	}
+}
+
+// lookup returns the checkpoint in progress in dir, or nil.
+func (fs *checkpointFS) lookup(dir string) *ckptDir {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.dirs[dir]
+}
+
+// unsynced reports whether dir is, or is the parent of, the directory of a
+// CheckpointToSend in progress.
+func (fs *checkpointFS) unsynced(dir string) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for d, c := range fs.dirs {
+		if !c.durable && (d == dir || filepath.Dir(d) == dir) {
+			return true
+		}
+	}
+	return false
+}
+
+func (fs *checkpointFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	if err != nil {
+		return f, err
+	}
+	c := fs.lookup(filepath.Dir(filepath.Clean(name)))
+	switch {
+	case c == nil:
+		return f, nil
+	case strings.HasSuffix(name, ".log"):
+		return emptyFile{f}, nil
+	case !c.durable:
+		return unsyncedFile{f}, nil
+	}
+	return f, nil
+}
+
+func (fs *checkpointFS) OpenDir(name string) (vfs.File, error) {
+	f, err := fs.FS.OpenDir(name)
+	if err == nil && fs.unsynced(filepath.Clean(name)) {
+		return unsyncedFile{f}, nil
+	}
+	return f, err
+}
+
+// unsyncedFile is a file whose syncs do nothing.
+type unsyncedFile struct{ vfs.File }
+
+func (unsyncedFile) Sync() error                             { return nil }
+func (unsyncedFile) SyncData() error                         { return nil }
+func (unsyncedFile) SyncTo(int64) (fullSync bool, err error) { return true, nil }
+
+// emptyFile takes writes and syncs and keeps nothing.
+type emptyFile struct{ vfs.File }
+
+func (emptyFile) Write(p []byte) (int, error)             { return len(p), nil }
+func (emptyFile) WriteAt(p []byte, _ int64) (int, error)  { return len(p), nil }
+func (emptyFile) ReadFrom(r io.Reader) (int64, error)     { return 0, nil }
+func (emptyFile) Preallocate(_, _ int64) error            { return nil }
+func (emptyFile) Sync() error                             { return nil }
+func (emptyFile) SyncData() error                         { return nil }
+func (emptyFile) SyncTo(int64) (fullSync bool, err error) { return true, nil }
 
 // IncomingDir returns a fresh directory path for receiving a copy of show
 // name. The caller creates and fills it, then calls Install.

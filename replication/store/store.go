@@ -224,12 +224,14 @@ func (s *Store) createShow(name string) error {
 func (s *Store) pebbleOptions(name string, mustExist bool) *pebble.Options {
 	o := &pebble.Options{
 		Cache:              s.cache,
+		FS:                 pebbleFS,
 		MemTableSize:       s.opts.MemTableBytes,
 		MaxOpenFiles:       256,
 		FormatMajorVersion: pebble.FormatNewest,
 		ErrorIfNotExists:   mustExist,
 		Logger:             pebbleLogger{log: s.log, show: name},
 	}
+	o.WithFSDefaults() // Pebble's disk health checks, which it adds only to a default FS
 	return o
 }
 

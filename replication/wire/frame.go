@@ -41,7 +41,8 @@ type Conn struct {
 
 	wmu     sync.Mutex
 	w       *bufio.Writer
-	scratch []byte // encoding buffer, reused under wmu
+	scratch []byte     // encoding buffer, reused under wmu
+	bc      *batchConn // under the TLS conn; nil on a plain one
 }
 
 // NewConn wraps nc. Dial, Client and Server return Conns over TLS; NewConn
@@ -57,9 +58,29 @@ func NewConn(nc net.Conn) *Conn {
 // WriteMsg queues m. It fails, queueing nothing, when m does not encode or
 // its frame would be over MaxFrame.
 func (c *Conn) WriteMsg(m Msg) error {
+	c.lockW()
+	return c.unlockW(c.writeLocked(m))
+}
+
+// lockW takes the write lock. Whatever reaches the TLS conn under it is
+// collected below it and sent by unlockW, in a few large writes.
+func (c *Conn) lockW() {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.writeLocked(m)
+	if c.bc != nil {
+		c.bc.cork()
+	}
+}
+
+// unlockW sends what the TLS conn wrote under the lock, releases it and
+// returns err, or the error of that send.
+func (c *Conn) unlockW(err error) error {
+	if c.bc != nil {
+		if uerr := c.bc.uncork(); uerr != nil && err == nil {
+			err = c.netErr("sending", uerr)
+		}
+	}
+	c.wmu.Unlock()
+	return err
 }
 
 func (c *Conn) writeLocked(m Msg) error {
@@ -85,25 +106,24 @@ func (c *Conn) writeLocked(m Msg) error {
 
 // Flush sends every queued message.
 func (c *Conn) Flush() error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.w.Flush(); err != nil {
-		return c.netErr("sending", err)
+	c.lockW()
+	var err error
+	if ferr := c.w.Flush(); ferr != nil {
+		err = c.netErr("sending", ferr)
 	}
-	return nil
+	return c.unlockW(err)
 }
 
 // Send queues m and flushes.
 func (c *Conn) Send(m Msg) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if err := c.writeLocked(m); err != nil {
-		return err
+	c.lockW()
+	err := c.writeLocked(m)
+	if err == nil {
+		if ferr := c.w.Flush(); ferr != nil {
+			err = c.netErr("sending "+m.Type().String(), ferr)
+		}
 	}
-	if err := c.w.Flush(); err != nil {
-		return c.netErr("sending "+m.Type().String(), err)
-	}
-	return nil
+	return c.unlockW(err)
 }
 
 // WriteChunk queues a SnapChunk carrying data. The frame is the one
@@ -117,17 +137,17 @@ func (c *Conn) WriteChunk(data []byte) error {
 	h := append(hdr[:4], byte(TypeSnapChunk))
 	h = binary.AppendUvarint(h, uint64(len(data)))
 	binary.BigEndian.PutUint32(h, uint32(len(h)-4+len(data)))
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.lockW()
 	// bufio copies what fits into its buffer and passes the rest of a large
 	// write straight through.
-	if _, err := c.w.Write(h); err != nil {
-		return c.netErr("sending SnapChunk", err)
+	_, err := c.w.Write(h)
+	if err == nil {
+		_, err = c.w.Write(data)
 	}
-	if _, err := c.w.Write(data); err != nil {
-		return c.netErr("sending SnapChunk", err)
+	if err != nil {
+		err = c.netErr("sending SnapChunk", err)
 	}
-	return nil
+	return c.unlockW(err)
 }
 
 // ReadMsg reads and decodes the next message. The returned message owns its

@@ -193,22 +193,24 @@ func Dial(ctx context.Context, addr string, cfg *tls.Config) (*Conn, error) {
 // Client runs the client side of the TLS handshake on nc. On error nc is
 // closed.
 func Client(ctx context.Context, nc net.Conn, cfg *tls.Config) (*Conn, error) {
-	tc := tls.Client(nc, cfg)
+	bc := newBatchConn(nc)
+	tc := tls.Client(bc, cfg)
 	if err := handshakeTLS(ctx, tc); err != nil {
 		return nil, err
 	}
-	return NewConn(tc), nil
+	return newTLSConn(tc, bc), nil
 }
 
 // Server runs the server side of the TLS handshake on an accepted nc. Call it
 // from the connection's own goroutine, not the accept loop: a slow peer then
 // delays only itself. On error nc is closed.
 func Server(ctx context.Context, nc net.Conn, cfg *tls.Config) (*Conn, error) {
-	tc := tls.Server(nc, cfg)
+	bc := newBatchConn(nc)
+	tc := tls.Server(bc, cfg)
 	if err := handshakeTLS(ctx, tc); err != nil {
 		return nil, err
 	}
-	return NewConn(tc), nil
+	return newTLSConn(tc, bc), nil
 }
 
 func handshakeTLS(ctx context.Context, tc *tls.Conn) error {
