@@ -43,10 +43,10 @@ type Client struct {
 // editConn is a kept-alive control connection for edits, used by one
 // request at a time.
 type editConn struct {
-	nc        net.Conn
-	br        *bufio.Reader
-	socket    string // for messages
-	req       []byte // reused
+	nc     net.Conn
+	br     *bufio.Reader
+	socket string // for messages
+	req    []byte // reused
 }
 
 // maxIdleEdit bounds the edit connections kept open between requests.
