@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -30,8 +31,8 @@ type Client struct {
 	editIdle  []*editConn
 	editClose bool
 
-	// Ordinary edits are pipelined: callers queue their requests on a few
-	// shared connections, the first one to find the connection's writer
+	// Ordinary edits are pipelined: callers queue their requests on a
+	// shared connection, the first one to find the connection's writer
 	// free writes everything queued with one write, and a reader per
 	// connection hands each answer (they come in request order) to its
 	// caller. The console reads and commits what arrived together, so 64
@@ -477,10 +478,12 @@ func (c *Client) NetworkKey(ctx context.Context) (KeyJSON, error) {
 // escaping may double) goes on a connection of its own.
 const maxPipelined = 12 << 10
 
-// maxPipes is how many pipelined connections a client keeps. More let the
-// console read and commit several batches at once; each costs the console a
-// goroutine and a read per batch.
-const maxPipes = 4
+// maxPipes is how many pipelined connections a client keeps. The console
+// serves one connection's requests a batch at a time, in order; one
+// connection carries the most edits per batch, and on the bench (64
+// callers, two backups) a second one's smaller batches cost more than the
+// overlap wins.
+const maxPipes = 2
 
 // pipeConn is a control connection carrying pipelined edits.
 type pipeConn struct {
@@ -588,6 +591,12 @@ func (pc *pipeConn) queue(req []byte) *pipeCall {
 		return call
 	}
 	pc.writing = true
+	pc.mu.Unlock()
+	// Callers woken by the same batch of answers are runnable now: let them
+	// queue their next edits first, so that they go out (and are
+	// committed) together rather than one alone and the rest a round later.
+	runtime.Gosched()
+	pc.mu.Lock()
 	for len(pc.out) > 0 && pc.err == nil {
 		buf := pc.out
 		pc.out = pc.spare[:0]
