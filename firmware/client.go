@@ -483,7 +483,7 @@ const maxPipelined = 12 << 10
 // connection carries the most edits per batch, and on the bench (64
 // callers, two backups) a second one's smaller batches cost more than the
 // overlap wins.
-const maxPipes = 2
+const maxPipes = 1
 
 // pipeConn is a control connection carrying pipelined edits.
 type pipeConn struct {
