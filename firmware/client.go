@@ -597,6 +597,14 @@ func (pc *pipeConn) queue(req []byte) *pipeCall {
 	// committed) together rather than one alone and the rest a round later.
 	runtime.Gosched()
 	pc.mu.Lock()
+	pc.writeOutLocked()
+	pc.mu.Unlock()
+	return call
+}
+
+// writeOutLocked writes what is queued until nothing is, then gives up the
+// writer's role, which the caller holds (and pc.mu).
+func (pc *pipeConn) writeOutLocked() {
 	for len(pc.out) > 0 && pc.err == nil {
 		buf := pc.out
 		pc.out = pc.spare[:0]
@@ -616,8 +624,6 @@ func (pc *pipeConn) queue(req []byte) *pipeCall {
 		}
 	}
 	pc.writing = false
-	pc.mu.Unlock()
-	return call
 }
 
 // failLocked breaks pc: every waiting edit gets err. unsent of the waiting
@@ -665,13 +671,37 @@ func (pc *pipeConn) readAnswers() {
 			pc.mu.Unlock()
 			return
 		}
+		// Hold the writer's role while handing out the answers that came
+		// together, so that the edits their callers send next queue up and
+		// go out in one write, to be committed together.
+		pc.mu.Lock()
+		hold := !pc.writing
+		pc.writing = true
+		pc.mu.Unlock()
+		_, ok := pc.takeAnswers()
+		if hold {
+			runtime.Gosched() // let the woken callers queue
+			pc.mu.Lock()
+			pc.writeOutLocked()
+			pc.mu.Unlock()
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// takeAnswers hands out every answer that has arrived (at least one), and
+// says how many. It reports false once the connection is broken.
+func (pc *pipeConn) takeAnswers() (n int, ok bool) {
+	for ; ; n++ {
 		seq, keep, err := readEditAnswer(pc.br, pc.c.socket)
 		pc.mu.Lock()
 		if len(pc.calls) == pc.queued {
 			// An answer to no request.
 			pc.failLocked(fmt.Errorf("consoled at %s: an answer to no request", pc.c.socket), 0)
 			pc.mu.Unlock()
-			return
+			return n, false
 		}
 		call := pc.calls[0]
 		pc.calls[0] = nil
@@ -681,8 +711,11 @@ func (pc *pipeConn) readAnswers() {
 		if !keep {
 			pc.failLocked(fmt.Errorf("consoled at %s: the console closed the connection", pc.c.socket), 0)
 			pc.mu.Unlock()
-			return
+			return n + 1, false
 		}
 		pc.mu.Unlock()
+		if pc.br.Buffered() == 0 {
+			return n + 1, true
+		}
 	}
 }
