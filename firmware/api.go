@@ -662,25 +662,25 @@ func (l *editListener) serveEdits(fc *fastConn) bool {
 		fc.out = fc.out[:0]
 		date := time.Now().UTC().AppendFormat(make([]byte, 0, 32), http.TimeFormat)
 		ops := fc.ops
-		for len(ops) > 0 {
-			// A run of valid ops goes as one submission; an invalid one goes
-			// alone so that it gets the engine's own answer.
-			k := 0
-			for k < len(ops) && replication.ValidateOp(ops[k]) == nil {
-				k++
-			}
-			if k == 0 {
-				k = 1
-			}
-			seq, err := l.s.submit(ctx, ops[:k])
-			for i := 0; i < k; i++ {
-				if err != nil {
-					fc.out = appendErrorAnswer(fc.out, date, err)
-					continue
+		seq, err := l.s.submit(ctx, ops)
+		if errors.Is(err, replication.ErrBadInput) && len(ops) > 1 {
+			// Some op is invalid, and the engine refused them all. Each run
+			// of valid ops goes again as one submission, each invalid op
+			// alone, so that it gets the engine's own answer.
+			for len(ops) > 0 {
+				k := 0
+				for k < len(ops) && replication.ValidateOp(ops[k]) == nil {
+					k++
 				}
-				fc.out = appendSeqAnswer(fc.out, date, seq-uint64(k-1-i))
+				if k == 0 {
+					k = 1
+				}
+				seq, err := l.s.submit(ctx, ops[:k])
+				fc.out = appendAnswers(fc.out, date, k, seq, err)
+				ops = ops[k:]
 			}
-			ops = ops[k:]
+		} else {
+			fc.out = appendAnswers(fc.out, date, len(ops), seq, err)
 		}
 		clear(fc.ops)
 		fc.ops = fc.ops[:0]
@@ -853,6 +853,19 @@ func asciiEqualFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// appendAnswers appends the answers to n edits submitted together: their
+// seqs are consecutive, up to seq.
+func appendAnswers(b, date []byte, n int, seq uint64, err error) []byte {
+	for i := 0; i < n; i++ {
+		if err != nil {
+			b = appendErrorAnswer(b, date, err)
+			continue
+		}
+		b = appendSeqAnswer(b, date, seq-uint64(n-1-i))
+	}
+	return b
 }
 
 // appendSeqAnswer appends the answer net/http gives for an acknowledged
