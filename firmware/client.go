@@ -572,8 +572,13 @@ func (c *Client) pipe(ctx context.Context) (*pipeConn, error) {
 	return pc, nil
 }
 
-// queue adds req to pc's outgoing requests and, unless another caller is
-// writing, writes out everything queued.
+// queue adds req to pc's outgoing requests and writes out everything
+// queued, unless another caller is writing or earlier requests await their
+// answers. The console serves a connection's requests a batch at a time,
+// so requests sent meanwhile would only wait there, and then go as a small
+// batch of their own, holding up the large one behind it for a whole
+// round: they wait here instead and go with the next batch, which the
+// answers' reader sends once the last answer is in.
 func (pc *pipeConn) queue(req []byte) *pipeCall {
 	call := &pipeCall{done: make(chan struct{})}
 	pc.mu.Lock()
@@ -586,7 +591,7 @@ func (pc *pipeConn) queue(req []byte) *pipeCall {
 	pc.out = append(pc.out, req...)
 	pc.calls = append(pc.calls, call)
 	pc.queued++
-	if pc.writing {
+	if pc.writing || len(pc.calls) > pc.queued {
 		pc.mu.Unlock()
 		return call
 	}
@@ -602,10 +607,10 @@ func (pc *pipeConn) queue(req []byte) *pipeCall {
 	return call
 }
 
-// writeOutLocked writes what is queued until nothing is, then gives up the
-// writer's role, which the caller holds (and pc.mu).
+// writeOutLocked writes what is queued while no answer is awaited, then
+// gives up the writer's role, which the caller holds (and pc.mu).
 func (pc *pipeConn) writeOutLocked() {
-	for len(pc.out) > 0 && pc.err == nil {
+	for pc.queued > 0 && len(pc.calls) == pc.queued && pc.err == nil {
 		buf := pc.out
 		pc.out = pc.spare[:0]
 		n := pc.queued
@@ -678,18 +683,48 @@ func (pc *pipeConn) readAnswers() {
 		hold := !pc.writing
 		pc.writing = true
 		pc.mu.Unlock()
-		_, ok := pc.takeAnswers()
-		if hold {
-			runtime.Gosched() // let the woken callers queue
-			pc.mu.Lock()
-			pc.writeOutLocked()
-			pc.mu.Unlock()
+		woken, ok := pc.takeAnswers()
+		pc.mu.Lock()
+		// Unless a writer is still at work (it looks again once its write
+		// is done), the next batch is ours to send.
+		if hold || !pc.writing {
+			pc.writing = true
+			if len(pc.calls) == pc.queued {
+				pc.awaitLocked(woken)
+			}
+			if pc.queued > 0 && len(pc.calls) == pc.queued {
+				pc.writeOutLocked()
+			} else {
+				pc.writing = false
+			}
 		}
+		pc.mu.Unlock()
 		if !ok {
 			return
 		}
 	}
 }
+
+// awaitLocked gives the callers just woken a moment to queue their next
+// edits, so that the next batch carries them all: until as many more
+// requests are queued as callers were woken, or maxAwait has passed (callers that
+// send nothing more cost that, once per batch of answers).
+func (pc *pipeConn) awaitLocked(woken int) {
+	var start time.Time
+	for want := pc.queued + woken; pc.queued < want; {
+		pc.mu.Unlock()
+		runtime.Gosched()
+		pc.mu.Lock()
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > maxAwait {
+			return
+		}
+	}
+}
+
+// maxAwait bounds awaitLocked's wait.
+const maxAwait = 50 * time.Microsecond
 
 // takeAnswers hands out every answer that has arrived (at least one), and
 // says how many. It reports false once the connection is broken.
