@@ -518,6 +518,8 @@ const (
 	// fastBuf bounds a request the fast path takes (larger ones go to
 	// net/http) and is what one read can bring in.
 	fastBuf = 32 << 10
+	// headTimeout is the service's ReadHeaderTimeout for the control API.
+	headTimeout = 10 * time.Second
 	// fastGroupOps and fastGroupBytes bound one submission of pipelined
 	// edits: a backup forwards it to the active as one message.
 	fastGroupOps   = 512
@@ -709,10 +711,21 @@ func (fc *fastConn) readGroup() (n int, handOver bool) {
 			if len(buf) >= fastBuf || (st == headOK && bodyAt+length > fastBuf) {
 				return 0, true
 			}
-			if _, err := fc.br.Peek(len(buf) + 1); err != nil {
-				// A broken or short request: let net/http give its answer
-				// (or notice the closed connection).
-				return 0, true
+			if st == headIncomplete {
+				// As the http.Server's ReadHeaderTimeout: a head that has
+				// begun must arrive in time.
+				fc.nc.SetReadDeadline(time.Now().Add(headTimeout))
+			}
+			_, err := fc.br.Peek(len(buf) + 1)
+			if st == headIncomplete {
+				fc.nc.SetReadDeadline(time.Time{})
+			}
+			if err != nil {
+				// A head that timed out: net/http closes the connection
+				// without an answer, and so do we. A request cut short
+				// gets net/http's answer (which depends on where it ends).
+				var ne net.Error
+				return 0, !(errors.As(err, &ne) && ne.Timeout())
 			}
 			continue
 		}

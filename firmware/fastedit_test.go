@@ -275,3 +275,51 @@ func TestFastPathShutdown(t *testing.T) {
 		t.Error("an edit after the stop was acknowledged")
 	}
 }
+
+// A request cut short gets the answer net/http gives (a Connection header
+// sends a request there), wherever it is cut; the console goes on serving
+// others.
+func TestFastPathShortRequest(t *testing.T) {
+	sock := startService(t)
+	answer := func(req string) string {
+		nc, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		io.WriteString(nc, req)
+		nc.(*net.UnixConn).CloseWrite()
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The Date header differs from one answer to the next.
+		if i := strings.Index(string(b), "Date: "); i >= 0 {
+			j := strings.Index(string(b[i:]), "\r\n")
+			b = append(b[:i:i], b[i+j+2:]...)
+		}
+		return string(b)
+	}
+	fast := editReq(`{"key":"cue/1","value":"x"}`, "")
+	slow := editReq(`{"key":"cue/1","value":"x"}`, "Connection: keep-alive\r\n")
+	for cut := 1; cut < len(fast); cut++ {
+		// The same place in the other request, which has the Connection
+		// header before Content-Length.
+		at := "Content-Length"
+		scut := cut
+		i := strings.Index(fast, at)
+		if cut < i {
+			continue // before the header's place they are the same request
+		}
+		scut += len("Connection: keep-alive\r\n")
+		if f, s := answer(fast[:cut]), answer(slow[:scut]); f != s {
+			t.Errorf("cut at %d: fast path %q, net/http %q", cut, f, s)
+		}
+	}
+	c := NewClient(sock)
+	defer c.Close()
+	if _, err := c.Set(context.Background(), "cue/2", "y"); err != nil {
+		t.Fatal(err)
+	}
+}
