@@ -29,6 +29,12 @@ const (
 
 func logKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte("l/"), seq) }
 
+// putLogKey writes logKey(seq) into k, which is logKeyBytes long.
+func putLogKey(k []byte, seq uint64) {
+	k[0], k[1] = 'l', '/'
+	binary.BigEndian.PutUint64(k[2:], seq)
+}
+
 func logKeySeq(k []byte) (uint64, error) {
 	if len(k) != logKeyBytes {
 		return 0, fmt.Errorf("bad edit log key %q", k)
@@ -51,6 +57,23 @@ func encodeEdit(dst []byte, e Edit) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(e.Value)))
 	return append(dst, e.Value...)
+}
+
+// encodedEditLen is len(encodeEdit(nil, *e)).
+func encodedEditLen(e *Edit) int {
+	n := 2 + uvarintLen(len(e.Epoch)) + len(e.Epoch) + uvarintLen(len(e.Key)) + len(e.Key)
+	if e.Delete {
+		return n + 1
+	}
+	return n + uvarintLen(len(e.Value)) + len(e.Value)
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
 }
 
 func decodeEdit(seq uint64, b []byte) (Edit, error) {

@@ -83,3 +83,14 @@ func TestEncodeDecodeEdit(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodedEditLen(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 1 << 20} {
+		for _, del := range []bool{false, true} {
+			e := Edit{Seq: 7, Epoch: strings.Repeat("e", n%300), Op: Op{Key: strings.Repeat("k", n%257), Value: make([]byte, n), Delete: del}}
+			if got, want := encodedEditLen(&e), len(encodeEdit(nil, e)); got != want {
+				t.Errorf("n=%d delete=%v: encodedEditLen %d, encodeEdit %d bytes", n, del, got, want)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -51,6 +52,9 @@ type Show struct {
 	// lin changes only under wmu too, so a writer may read it under wmu alone.
 	lmu sync.Mutex
 	lin Lineage
+
+	// order is fillBatch's scratch space (guarded by wmu).
+	order []*Edit
 
 	// logTrimmed (guarded by wmu): the edit log holds no seq below it, as
 	// far as this open knows (0 after open: a trim then starts from the
@@ -230,16 +234,7 @@ func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit) e
 	}
 	b := sh.db.NewBatch()
 	defer b.Close()
-	var enc []byte
-	for _, e := range edits {
-		if e.Delete {
-			b.Delete(objKey(e.Key), nil)
-		} else {
-			b.Set(objKey(e.Key), e.Value, nil)
-		}
-		enc = encodeEdit(enc[:0], e)
-		b.Set(logKey(e.Seq), enc, nil)
-	}
+	sh.fillBatch(b, edits)
 	last := edits[len(edits)-1].Seq
 	b.Set(keySeq, encodeSeq(last), nil)
 	trimTo := sh.logTrimPoint(edits[0].Seq, last)
@@ -271,6 +266,46 @@ func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit) e
 		return fmt.Errorf("store: show %s: sync edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
 	}
 	return nil
+}
+
+// fillBatch adds edits' log entries and objects to b. Called under wmu.
+//
+// The memtable inserts a batch's keys in batch order, and its skiplist
+// search starts from where the last insert landed when the next key is
+// close by: so the log entries go first (their keys ascend), then the
+// objects in key order. The sort is stable, so that of two edits of one
+// key in the batch the later one still lands last and wins.
+func (sh *Show) fillBatch(b *pebble.Batch, edits []Edit) {
+	for i := range edits {
+		e := &edits[i]
+		n := encodedEditLen(e)
+		op := b.SetDeferred(logKeyBytes, n)
+		putLogKey(op.Key, e.Seq)
+		if enc := encodeEdit(op.Value[:0], *e); len(enc) != n {
+			panic(fmt.Sprintf("store: edit %d encodes to %d bytes, not %d", e.Seq, len(enc), n))
+		}
+		op.Finish()
+	}
+	order := sh.order[:0]
+	for i := range edits {
+		order = append(order, &edits[i])
+	}
+	slices.SortStableFunc(order, func(a, b *Edit) int { return strings.Compare(a.Key, b.Key) })
+	for _, e := range order {
+		var op *pebble.DeferredBatchOp
+		if e.Delete {
+			op = b.DeleteDeferred(len(objLower) + len(e.Key))
+		} else {
+			op = b.SetDeferred(len(objLower)+len(e.Key), len(e.Value))
+			copy(op.Value, e.Value)
+		}
+		copy(op.Key[copy(op.Key, objLower):], e.Key)
+		op.Finish()
+	}
+	clear(order)
+	if cap(order) <= 4096 {
+		sh.order = order[:0]
+	}
 }
 
 // Get returns the value of key and whether it exists.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +28,8 @@ var (
 	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
-	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, failover, schedules, nic)")
+	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, edits, failover, schedules, nic; edits is network's edit throughput alone)")
+	cpuProf  = flag.String("cpuprofile", "", "write CPU profiles of the bench's consoles (ID.prof) and of the bench itself (bench.prof) to this folder")
 )
 
 // section reports whether a section of the bench is to run.
@@ -54,12 +56,29 @@ func main() {
 	if !*keepData {
 		defer os.RemoveAll(tmp)
 	}
+	if *cpuProf != "" {
+		if err := os.MkdirAll(*cpuProf, 0o755); err != nil {
+			fatal(err)
+		}
+		f, err := os.Create(filepath.Join(*cpuProf, "bench.prof"))
+		if err != nil {
+			fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Printf("consoled bench — %s, %d writers, %s runs\n\n", time.Now().Format(time.RFC3339), *writers, *dur)
 	if section("single") {
 		singleConsole(tmp)
 	}
 	if section("network") {
 		networkBench(tmp)
+	}
+	if section("edits") && !section("network") {
+		fmt.Println("## Show network: edit throughput alone (-only edits)")
+		netHeader()
+		editThroughput(tmp)
+		fmt.Println()
 	}
 	if section("failover") {
 		failoverBench(tmp)
@@ -107,6 +126,9 @@ func startConsole(dir, id string, extra ...string) *console {
 	args := append([]string{"--id", id, "--data", data, "--http", "off", "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(filepath.Join(*bin, "consoled"), args...)
 	cmd.Stderr = os.Stderr
+	if *cpuProf != "" {
+		cmd.Env = append(os.Environ(), "CONSOLED_CPUPROFILE="+filepath.Join(*cpuProf, id+".prof"))
+	}
 	if err := cmd.Start(); err != nil {
 		fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"consoled/replication/store/storebench"
@@ -68,19 +69,25 @@ func waitSeq(c *console, seq uint64) {
 	}
 }
 
+func netHeader() {
+	fmt.Printf("%-58s %14s %14s %8s\n", "measure", "value", "baseline", "ratio")
+}
+
+func netRow(what string, v, base string, ratio float64) {
+	r := ""
+	if ratio > 0 {
+		r = fmt.Sprintf("%.2f", ratio)
+	}
+	fmt.Printf("%-58s %14s %14s %8s\n", what, v, base, r)
+}
+
 // networkBench: rules 1–2 on three consoles over loopback, each figure with
 // its baseline from the same run.
 func networkBench(tmp string) {
 	ctx := context.Background()
 	fmt.Println("## Show network: 3 consoles on loopback (issue: show network)")
-	fmt.Printf("%-58s %14s %14s %8s\n", "measure", "value", "baseline", "ratio")
-	row := func(what string, v, base string, ratio float64) {
-		r := ""
-		if ratio > 0 {
-			r = fmt.Sprintf("%.2f", ratio)
-		}
-		fmt.Printf("%-58s %14s %14s %8s\n", what, v, base, r)
-	}
+	netHeader()
+	row := netRow
 
 	// 1. Full sync of a large show to a joining backup.
 	cs := cluster(tmp, "fullsync", 3)
@@ -140,26 +147,10 @@ func networkBench(tmp string) {
 	stopAll(cs)
 
 	// 2. Sustained acknowledged edits with two backups.
-	cs = cluster(tmp, "throughput", 3)
-	for _, x := range cs {
-		if _, err := x.client.Launch(ctx, "bench", false); err != nil {
-			fatal(err)
-		}
-	}
-	value := `{"fade":3,"delay":0,"level":100}`
-	rate := throughput(*writers, *dur, func(w, i int) error {
-		_, err := cs[0].client.Set(ctx, fmt.Sprintf("cue/%d.%d", w, i), value)
-		return err
-	})
-	rawRate, err := storebench.RawSyncedWriteRate(filepath.Join(tmp, "raw-pebble"), *writers, *dur)
-	if err != nil {
-		fatal(err)
-	}
-	row(fmt.Sprintf("acked edits/s, ack=one, 2 backups, %d clients", *writers), fmt.Sprintf("%.0f/s", rate), fmt.Sprintf("%.0f/s", rawRate), rate/rawRate)
-	fmt.Printf("%-58s %14s\n", "  (target; baseline is raw Pebble synced writes)", "≥ 30000/s")
-	stopAll(cs)
+	editThroughput(tmp)
 
 	// 3. Edit to durable on every backup, at 1,000 edits/s.
+	value := `{"fade":3,"delay":0,"level":100}`
 	cs = cluster(tmp, "latency", 3, "--ack", "all")
 	for _, x := range cs {
 		if _, err := x.client.Launch(ctx, "bench", false); err != nil {
@@ -183,6 +174,76 @@ func networkBench(tmp string) {
 	fmt.Printf("%-58s %14s\n", "  (target p99)", "≤ 2 ms")
 	stopAll(cs)
 	fmt.Println()
+}
+
+// editThroughput measures sustained acknowledged edits on three consoles
+// (ack=one, two backups) next to raw Pebble synced writes of the same run.
+func editThroughput(tmp string) {
+	ctx := context.Background()
+	cs := cluster(tmp, "throughput", 3)
+	for _, x := range cs {
+		if _, err := x.client.Launch(ctx, "bench", false); err != nil {
+			fatal(err)
+		}
+	}
+	value := `{"fade":3,"delay":0,"level":100}`
+	cpu0 := cpuTimes(cs)
+	t0 := time.Now()
+	var edits int
+	rate := throughput(*writers, *dur, func(w, i int) error {
+		_, err := cs[0].client.Set(ctx, fmt.Sprintf("cue/%d.%d", w, i), value)
+		return err
+	})
+	edits = int(rate * time.Since(t0).Seconds())
+	cpu1 := cpuTimes(cs)
+	rawRate, err := storebench.RawSyncedWriteRate(filepath.Join(tmp, "raw-pebble"), *writers, *dur)
+	if err != nil {
+		fatal(err)
+	}
+	netRow(fmt.Sprintf("acked edits/s, ack=one, 2 backups, %d clients", *writers), fmt.Sprintf("%.0f/s", rate), fmt.Sprintf("%.0f/s", rawRate), rate/rawRate)
+	fmt.Printf("%-58s %14s\n", "  (target; baseline is raw Pebble synced writes)", "≥ 30000/s")
+	if edits > 0 {
+		per := func(i int) string {
+			return fmt.Sprintf("%.0f", float64(cpu1[i]-cpu0[i])/float64(time.Microsecond)/float64(edits))
+		}
+		fmt.Printf("%-58s %14s\n", "  (CPU µs per edit: bench client / active / backups)",
+			per(0)+" / "+per(1)+" / "+per(2)+"+"+per(3))
+	}
+	stopAll(cs)
+}
+
+// cpuTimes returns the CPU time (user and system) used so far by this
+// process and by each console of cs.
+func cpuTimes(cs []*console) []time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	out := []time.Duration{time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	for _, c := range cs {
+		out = append(out, procCPU(c.cmd.Process.Pid))
+	}
+	return out
+}
+
+// procCPU reads a process's user and system time from /proc (Linux), in
+// clock ticks of 10 ms; 0 where that is not available.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // load fills c's show with n objects of size bytes. The values are random
