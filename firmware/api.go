@@ -27,13 +27,7 @@ import (
 const maxRequest = 2*store.MaxValueLen + 64<<10
 
 // controlAPI is the API on the control socket, used by consolectl.
-//
-// It also puts the edit fast path (editListener) in front of the control
-// socket, since the http.Server serving the handler accepts from s.ctl.
 func (s *Service) controlAPI() http.Handler {
-	if s.ctl != nil {
-		s.ctl = newEditListener(s.ctl, s)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.status())

@@ -127,6 +127,9 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if s.ctl, err = listenUnix(cfg.Control); err != nil {
 		return nil, err
 	}
+	// Edits on a connection that sends only edits take the fast path;
+	// everything else is handed to the http.Server (see editListener).
+	s.ctl = newEditListener(s.ctl, s)
 	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: 10 * time.Second}
 	if cfg.HTTP != "off" {
 		if s.web, err = net.Listen("tcp", cfg.HTTP); err != nil {

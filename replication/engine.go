@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -238,6 +240,11 @@ func New(opts Options) (*Engine, error) {
 // Start listens for peers, dials the configured ones and runs the engine's
 // housekeeping until Close.
 func (e *Engine) Start() error {
+	// Copies being sent when the console last stopped hold hard links to
+	// sstables, and so disk space: no send survives a restart.
+	if err := os.RemoveAll(filepath.Join(e.st.Dir(), snapshotsDir)); err != nil {
+		return fmt.Errorf("replication: remove unfinished outgoing copies: %w", err)
+	}
 	e.netCtx, e.netCancel = context.WithCancel(context.Background())
 	if err := e.startNetwork(e.netCtx); err != nil {
 		e.netCancel()

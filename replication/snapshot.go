@@ -24,9 +24,12 @@ import (
 // receiver's chunks come in pooled buffers it hands back (ReleaseChunk), and
 // each file is fsynced in the background while the next one arrives.
 
+// snapshotsDir, under the data directory, holds the checkpoints being sent.
+const snapshotsDir = "snapshots"
+
 // sendSnapshot streams a checkpoint of sh to p and returns the seq it holds.
 func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uint64, error) {
-	tmp := filepath.Join(e.st.Dir(), "snapshots")
+	tmp := filepath.Join(e.st.Dir(), snapshotsDir)
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return 0, err
 	}
