@@ -80,14 +80,18 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// freePort picks a free port below the kernel's ephemeral range: a console
+// restarted after a crash listens on its port again, which an outgoing
+// connection of another test could have been given in between.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func newSimNet(t *testing.T, seed uint64, n int) *simNet {
