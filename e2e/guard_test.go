@@ -19,10 +19,7 @@ func TestRule6StaleLaunchRefusedForcedAndAdopted(t *testing.T) {
 	d1, d2, d3 := cs[0], cs[1], cs[2]
 	launchAll(t, cs, "demo")
 	want := map[string]string{}
-	set := func(c *console, k, v string) {
-		c.must("set", k, v)
-		want[k] = v
-	}
+	set := recorder(want)
 	for i := 1; i <= 5; i++ {
 		set(cs[i%3], fmt.Sprintf("cue/%d", i), fmt.Sprintf("v%d", i))
 	}
@@ -68,11 +65,7 @@ func TestRule6StaleLaunchRefusedForcedAndAdopted(t *testing.T) {
 	set(d2, "cue/11", "after the relaunch")
 	d := waitConverged(t, cs)
 	hasAll(t, "the show after the stale launch", d, want)
-	for _, c := range cs {
-		if arch := c.must("archives"); strings.Contains(arch, "demo") {
-			t.Fatalf("%s archived a copy; adoption should have replaced nothing: %s", c.id, arch)
-		}
-	}
+	noArchives(t, cs, "demo", "adoption replaces nothing")
 }
 
 // The last console to log off keeps the master copy and is not stale; one
@@ -221,10 +214,7 @@ func TestStaleLaunchTakesTheNewerCopyFirst(t *testing.T) {
 	d1, d2, d3 := cs[0], cs[1], cs[2]
 	launchAll(t, cs, "demo")
 	want := map[string]string{}
-	set := func(c *console, k, v string) {
-		c.must("set", k, v)
-		want[k] = v
-	}
+	set := recorder(want)
 	set(d1, "cue/1", "all three")
 	d3.must("logoff")
 	set(d2, "cue/2", "desk-1 and desk-2")
@@ -260,11 +250,7 @@ func TestStaleLaunchTakesTheNewerCopyFirst(t *testing.T) {
 	d2.must("launch", "demo")
 	waitRoles(t, cs, "backup", "backup", "active")
 	hasAll(t, "the show", waitConverged(t, cs), want)
-	for _, c := range cs {
-		if arch := c.must("archives"); strings.Contains(arch, "demo") {
-			t.Fatalf("%s archived a copy: %s", c.id, arch)
-		}
-	}
+	noArchives(t, cs, "demo", "the copy taken was newer")
 }
 
 // Rule 5's helper: a console asked to launch while no active serves the show

@@ -80,13 +80,9 @@ func takeEdits(ctx context.Context, p *peer, fn func([]wire.Edit) error) error {
 	ctx, cancel := context.WithTimeout(ctx, adoptTimeout)
 	defer cancel()
 	for {
-		var m wire.Msg
-		select {
-		case m = <-p.inbox:
-		case <-p.done:
-			return fmt.Errorf("connection to %s lost", p.id)
-		case <-ctx.Done():
-			return ctx.Err()
+		m, err := p.receive(ctx)
+		if err != nil {
+			return err
 		}
 		batch, ok := m.(*wire.Edits)
 		if !ok {

@@ -474,23 +474,36 @@ func (e *Engine) join(ctx context.Context, sh *store.Show, p *peer) error {
 // record: this console never was on the show.
 func (e *Engine) abandonJoin() {
 	e.mu.Lock()
+	sh := e.goOffLocked()
+	e.mu.Unlock()
+	e.announceOff()
+	if sh != nil {
+		if err := sh.Close(); err != nil {
+			e.log.Warn("closing the show after a failed join", "show", sh.Name(), "err", err)
+		}
+	}
+}
+
+// goOffLocked ends the session and the role, and returns the show that was
+// open. e.mu is held.
+func (e *Engine) goOffLocked() *store.Show {
 	e.endSession()
 	sh := e.show
 	e.show = nil
 	e.role = RoleOff
 	e.following = nil
 	e.syncing = false
+	e.handingOver = false
 	e.orphanSince = time.Time{}
-	e.mu.Unlock()
+	return sh
+}
+
+// announceOff tells the peers this console left the show.
+func (e *Engine) announceOff() {
 	for _, p := range e.connected() {
 		p.conn.Send(&wire.Leaving{})
 	}
 	e.roleChanged()
-	if sh != nil {
-		if err := sh.Close(); err != nil {
-			e.log.Warn("closing the show after a failed join", "show", sh.Name(), "err", err)
-		}
-	}
 }
 
 // waitForActive waits up to d until a peer is active for show.
@@ -603,20 +616,11 @@ func (e *Engine) logoffLocked(ctx context.Context) error {
 		e.handOver(ctx, sh)
 	}
 	e.mu.Lock()
-	e.endSession()
 	name, lin := sh.Name(), sh.Lineage()
-	e.show = nil
-	e.role = RoleOff
-	e.following = nil
-	e.syncing = false
-	e.handingOver = false
-	e.orphanSince = time.Time{}
+	e.goOffLocked()
 	e.mu.Unlock()
 	// Leaving before closing the store: the successor need not wait for it.
-	for _, p := range e.connected() {
-		p.conn.Send(&wire.Leaving{})
-	}
-	e.roleChanged()
+	e.announceOff()
 	if e.recordLeaving(name) {
 		// Rule 5's clean-up, by the last server out.
 		if cerr := sh.Compact(); cerr != nil {

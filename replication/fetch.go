@@ -91,13 +91,9 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 	if err := p.conn.Send(&wire.Join{Show: show, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq, CopyOnly: true}); err != nil {
 		return err
 	}
-	var m wire.Msg
-	select {
-	case m = <-p.inbox:
-	case <-p.done:
-		return fmt.Errorf("connection to %s lost", p.id)
-	case <-ctx.Done():
-		return ctx.Err()
+	m, err := p.receive(ctx)
+	if err != nil {
+		return err
 	}
 	reply, ok := m.(*wire.JoinReply)
 	if !ok {

@@ -108,6 +108,18 @@ func (p *peer) expectReplies() (end func()) {
 	}
 }
 
+// receive returns the exchange's next message from p.
+func (p *peer) receive(ctx context.Context) (wire.Msg, error) {
+	select {
+	case m := <-p.inbox:
+		return m, nil
+	case <-p.done:
+		return nil, fmt.Errorf("connection to %s lost", p.id)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (p *peer) drainInbox() {
 	for {
 		select {

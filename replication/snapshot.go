@@ -185,16 +185,7 @@ func readAhead(ctx context.Context, dir string, files []snapFile) <-chan readChu
 // directory of the store and returns it with the lineage it holds. The
 // caller installs it. On error the directory is gone.
 func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir string, lin store.Lineage, err error) {
-	next := func() (wire.Msg, error) {
-		select {
-		case m := <-p.inbox:
-			return m, nil
-		case <-p.done:
-			return nil, fmt.Errorf("connection to %s lost during the transfer", p.id)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	next := func() (wire.Msg, error) { return p.receive(ctx) }
 	m, err := next()
 	if err != nil {
 		return "", lin, err

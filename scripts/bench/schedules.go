@@ -21,8 +21,8 @@ func schedulesBench() {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
-	pass, fail, archivedOnly := 0, 0, 0
-	var failed []string
+	pass, fail := 0, 0
+	var failed, archivedOnly []string
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -33,14 +33,20 @@ func schedulesBench() {
 			fail++
 			failed = append(failed, strings.Fields(line)[2])
 		case strings.Contains(line, "acknowledged edits only in archives"):
-			archivedOnly++
+			// "schedule_test.go:NNN: schedule N: K acknowledged edits only in archives: [...]"
+			if i := strings.Index(line, "schedule "); i >= 0 {
+				archivedOnly = append(archivedOnly, strings.TrimSuffix(strings.Fields(line[i:])[1], ":"))
+			}
 		}
 	}
 	fmt.Println("## Randomized failure schedules (issue: no show data lost)")
 	fmt.Printf("%-58s %14d\n", "schedules run (seeds 200 and up; go test runs 0-199)", pass+fail)
 	fmt.Printf("%-58s %14d\n", "  passed", pass)
 	fmt.Printf("%-58s %14d\n", "  failed", fail)
-	fmt.Printf("%-58s %14d\n", "  with acknowledged edits kept only in an archive", archivedOnly)
+	fmt.Printf("%-58s %14d\n", "  with acknowledged edits kept only in an archive", len(archivedOnly))
+	if len(archivedOnly) > 0 {
+		fmt.Printf("  (seeds %s: see why with -run 'TestRandomSchedules/^N$' -schedule.seeds=N+1 -schedule.trace -v)\n", strings.Join(archivedOnly, " "))
+	}
 	fmt.Printf("%-58s %14s\n", "  took", time.Since(t0).Round(time.Second))
 	if fail > 0 {
 		fmt.Printf("  failed: %s (rerun one: go test ./replication -run 'TestRandomSchedules/^N$' -schedule.seeds=N+1 -schedule.trace)\n", strings.Join(failed, " "))
