@@ -54,9 +54,10 @@ func TestParseEditHead(t *testing.T) {
 	}
 }
 
-// startService runs a console alone, launched on a show, and returns its
-// control socket.
-func startService(t *testing.T) string {
+// launchedService runs a console alone, launched on a show. Its Run
+// returns on done once cancel is called (at the latest by the test's
+// cleanup); c is a client of its control socket.
+func launchedService(t *testing.T) (c *Client, cancel context.CancelFunc, done <-chan error) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := ParseArgs([]string{"--id", "t1", "--data", dir, "--listen", "127.0.0.1:0", "--http", "off", "--discovery", "off"}, io.Discard)
@@ -68,19 +69,28 @@ func startService(t *testing.T) string {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(cancel)
+	ran := make(chan error, 1)
+	go func() { ran <- svc.Run(ctx) }()
+	c = NewClient(filepath.Join(dir, "consoled.sock"))
+	t.Cleanup(c.Close)
+	if _, err := c.Launch(context.Background(), "show", false); err != nil {
+		t.Fatal(err)
+	}
+	return c, cancel, ran
+}
+
+// startService runs a console alone, launched on a show, and returns its
+// control socket.
+func startService(t *testing.T) string {
+	t.Helper()
+	c, cancel, done := launchedService(t)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	c := NewClient(filepath.Join(dir, "consoled.sock"))
-	defer c.Close()
-	if _, err := c.Launch(context.Background(), "show", false); err != nil {
-		t.Fatal(err)
-	}
 	return c.socket
 }
 
@@ -238,23 +248,7 @@ func TestClientPipelinedEdits(t *testing.T) {
 
 // A stop does not wait for idle fast-path connections, and cuts them.
 func TestFastPathShutdown(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := ParseArgs([]string{"--id", "t1", "--data", dir, "--listen", "127.0.0.1:0", "--http", "off", "--discovery", "off"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	c := NewClient(filepath.Join(dir, "consoled.sock"))
-	defer c.Close()
-	if _, err := c.Launch(context.Background(), "show", false); err != nil {
-		t.Fatal(err)
-	}
+	c, cancel, done := launchedService(t)
 	if _, err := c.Set(context.Background(), "cue/1", "x"); err != nil {
 		t.Fatal(err)
 	}
