@@ -103,6 +103,13 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 			return err
 		}
 	case wire.JoinCatchUp, wire.JoinUpToDate:
+		if sh.Placeholder() {
+			// The edits need a copy on disk to go to.
+			if err := e.materialize(show); err != nil {
+				once(err)
+				return err
+			}
+		}
 	default:
 		return fmt.Errorf("unknown join mode %d from %s", reply.Mode, p.id)
 	}
@@ -245,6 +252,23 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 	if ierr != nil {
 		return ierr
 	}
+	return nil
+}
+
+// materialize replaces the placeholder the engine holds for show with the
+// show on disk, created empty.
+func (e *Engine) materialize(show string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.show == nil || e.show.Name() != show {
+		return ErrNotLoggedOn
+	}
+	sh, err := e.st.Materialize(e.show)
+	if err != nil {
+		e.show, e.role = nil, RoleOff
+		return fmt.Errorf("creating %s to take the edits: %w", show, err)
+	}
+	e.show = sh
 	return nil
 }
 

@@ -395,7 +395,14 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			}
 		}
 		var err error
-		if sh, err = e.st.OpenShow(show, true); err != nil {
+		if p == nil {
+			sh, err = e.st.OpenShow(show, true)
+		} else {
+			// Joining: with no copy here, an empty one on disk would only be
+			// replaced (store/placeholder.go).
+			sh, err = e.st.OpenPlaceholder(show)
+		}
+		if err != nil {
 			return fmt.Errorf("replication: launch %s: %w", show, err)
 		}
 		if p == nil {

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,17 +83,25 @@ func (l *lockedBuffer) String() string {
 
 // freePort picks a free port below the kernel's ephemeral range: a console
 // restarted after a crash listens on its port again, which an outgoing
-// connection of another test could have been given in between.
+// connection of another test could have been given in between. The ports
+// are handed out in turn, not at random, so that two schedules running
+// side by side never pick the same one between its check and its use.
 func freePort(t *testing.T) string {
 	t.Helper()
 	for {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		n := nextPort.Add(1)
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+(portBase+n)%12000)
 		if l, err := net.Listen("tcp", addr); err == nil {
 			l.Close()
 			return addr
 		}
 	}
 }
+
+var (
+	nextPort atomic.Int64
+	portBase = rand.Int64N(12000) // another run of the test may be using ports too
+)
 
 func newSimNet(t *testing.T, seed uint64, n int) *simNet {
 	s0 := &simNet{}

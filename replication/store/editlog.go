@@ -232,6 +232,9 @@ func readSeq(r pebble.Reader) (uint64, error) {
 // log to the newest Options.LogRetain edits and compacts the Pebble DB so
 // the copy left on disk is small and quick to open and to send.
 func (sh *Show) Compact() error {
+	if sh.placeholder {
+		return nil // nothing to compact
+	}
 	if err := sh.enter(); err != nil {
 		return err
 	}

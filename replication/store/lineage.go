@@ -232,6 +232,9 @@ func (sh *Show) SetLineage(l Lineage) error {
 // writeLineage replaces the lineage record under the write lock, so it is
 // ordered with the edits, and syncs it before returning.
 func (sh *Show) writeLineage(change func(cur Lineage) (Lineage, error)) error {
+	if sh.placeholder {
+		return fmt.Errorf("store: show %s: %w", sh.name, ErrPlaceholder)
+	}
 	if err := sh.enter(); err != nil {
 		return err
 	}

@@ -241,6 +241,10 @@ func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
 			err = fmt.Errorf("store: install show %s: %w", name, err)
 		}
 	}()
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	if filepath.Dir(dir) != filepath.Join(s.dir, "shows") || !strings.HasPrefix(filepath.Base(dir), incomingPrefix+name+"-") {
 		return fmt.Errorf("%s is not an incoming directory of this store", dir)
 	}

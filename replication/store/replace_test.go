@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +136,22 @@ func TestOpenRecoversInterruptedInstall(t *testing.T) {
 	}
 	if _, err := s.OpenShow("demo", false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInstallAfterClose: a join finishing after the store closed (a console
+// shutting down under a transfer) is refused and touches nothing.
+func TestInstallAfterClose(t *testing.T) {
+	_, active := newShow(t, Options{})
+	mustAppend(t, active, set("cue/1", "a"))
+	dir := t.TempDir()
+	backup := openStore(t, dir, Options{})
+	in, _ := copyShow(t, active, backup)
+	backup.Close()
+	if err := backup.Install("demo", in, InstallOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("install into a closed store: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "shows", "demo")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a closed store got a show: %v", err)
 	}
 }

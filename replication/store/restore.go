@@ -22,6 +22,10 @@ func (s *Store) Restore(archive string) (string, error) {
 	fail := func(err error) (string, error) {
 		return "", fmt.Errorf("store: restore %s: %w", archive, err)
 	}
+	if err := s.enter(); err != nil {
+		return fail(err)
+	}
+	defer s.leave()
 	if ValidateShowName(archive) != nil {
 		return fail(ErrNoArchive) // not a name an archive can have
 	}

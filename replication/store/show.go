@@ -42,6 +42,8 @@ type Show struct {
 	db   *pebble.DB
 	refs int // guarded by st.mu
 
+	placeholder bool // in memory, refuses writes (placeholder.go)
+
 	// wmu orders writes: seqs are assigned and batches applied under it, so
 	// seq order is commit order. Fsyncs are awaited outside it, which lets
 	// Pebble sync the WAL once for all the callers queued meanwhile.
@@ -223,6 +225,9 @@ func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit) e
 	}
 	defer sh.leave()
 
+	if sh.placeholder {
+		return fmt.Errorf("store: show %s: %w", sh.name, ErrPlaceholder)
+	}
 	sh.wmu.Lock()
 	if sh.failed != nil {
 		sh.wmu.Unlock()

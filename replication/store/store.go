@@ -101,7 +101,24 @@ type Store struct {
 	mu     sync.Mutex
 	shows  map[string]*Show
 	closed bool
+	// Install and Restore open Pebble DBs (on the shared cache) outside mu;
+	// Close waits for them. Counted under mu, with closed false.
+	ops sync.WaitGroup
 }
+
+// enter counts a call that uses the store outside mu, or fails once the
+// store is closed. leave ends it.
+func (s *Store) enter() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("store %w", ErrClosed)
+	}
+	s.ops.Add(1)
+	return nil
+}
+
+func (s *Store) leave() { s.ops.Done() }
 
 const creatingPrefix = ".creating-"
 
@@ -173,6 +190,11 @@ func (s *Store) OpenShow(name string, create bool) (*Show, error) {
 		return nil, fmt.Errorf("store: open show %s: store %w", name, ErrClosed)
 	}
 	if sh := s.shows[name]; sh != nil {
+		if sh.placeholder {
+			// Only OpenPlaceholder hands those out: the caller wants the copy
+			// on disk, and there is none while a join is bringing it.
+			return nil, fmt.Errorf("store: show %s: %w (a join is bringing it)", name, ErrNoShow)
+		}
 		sh.refs++
 		return sh, nil
 	}
@@ -251,6 +273,7 @@ func (s *Store) Close() error {
 	shows := s.shows
 	s.shows = nil
 	s.mu.Unlock()
+	s.ops.Wait()
 
 	var errs []error
 	for _, sh := range shows {

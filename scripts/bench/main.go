@@ -29,6 +29,7 @@ var (
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
 	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, edits, failover, schedules, nic; edits is network's edit throughput alone)")
+	logLevel = flag.String("log-level", "warn", "the consoles' --log-level (info shows each full copy's timings)")
 	cpuProf  = flag.String("cpuprofile", "", "write CPU profiles of the bench's consoles (ID.prof) and of the bench itself (bench.prof) to this folder")
 )
 
@@ -123,7 +124,7 @@ type console struct {
 
 func startConsole(dir, id string, extra ...string) *console {
 	data := filepath.Join(dir, id)
-	args := append([]string{"--id", id, "--data", data, "--http", "off", "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	args := append([]string{"--id", id, "--data", data, "--http", "off", "--listen", "127.0.0.1:0", "--log-level", *logLevel}, extra...)
 	cmd := exec.Command(filepath.Join(*bin, "consoled"), args...)
 	cmd.Stderr = os.Stderr
 	if *cpuProf != "" {
