@@ -372,7 +372,13 @@ func (pl *pipeline) commit() {
 	if e.role != RoleActive || e.show != pl.sh {
 		err = e.errNotActive()
 	} else {
-		edits, err = pl.sh.Append(ops)
+		// The backups get the edits while this copy's fsync is under way:
+		// under --ack all an edit then waits for the slowest of the fsyncs,
+		// not for this one and then theirs.
+		edits, err = pl.sh.AppendThen(ops, func(edits []store.Edit) {
+			pl.publish(edits)
+			e.bumpSeq()
+		})
 	}
 	e.mu.RUnlock()
 	clear(ops)
@@ -392,8 +398,6 @@ func (pl *pipeline) commit() {
 		}
 		return
 	}
-	pl.publish(edits)
-	e.bumpSeq()
 	now := e.clock.Now()
 	i := 0
 	for _, s := range batch {

@@ -137,7 +137,17 @@ func validateOp(op Op) error {
 // and returns once they are durable. Any invalid op, a missing epoch or too
 // little free disk refuses the whole call and writes nothing. A Delete op's
 // Value is ignored.
-func (sh *Show) Append(ops []Op) ([]Edit, error) {
+func (sh *Show) Append(ops []Op) ([]Edit, error) { return sh.AppendThen(ops, nil) }
+
+// AppendThen is Append, calling ordered (when not nil) with the edits once
+// they are ordered and readable, while their fsync is still under way: the
+// active hands them to its backups then, so that their fsyncs overlap its
+// own instead of following it. Nothing is acknowledged before AppendThen
+// returns. An edit ordered may still fail to become durable here (the
+// error says so); a backup holding it then has an edit that this copy may
+// lack after a restart, which the lineage shows as this copy being a
+// prefix of the backup's.
+func (sh *Show) AppendThen(ops []Op, ordered func([]Edit)) ([]Edit, error) {
 	for _, op := range ops {
 		if err := validateOp(op); err != nil {
 			return nil, err
@@ -159,7 +169,7 @@ func (sh *Show) Append(ops []Op) ([]Edit, error) {
 			edits[i] = Edit{Seq: lin.Seq + 1 + uint64(i), Epoch: epoch, Op: op}
 		}
 		return nil
-	}, edits)
+	}, edits, ordered)
 	if err != nil {
 		return nil, err
 	}
@@ -206,12 +216,13 @@ func (sh *Show) Apply(edits []Edit) error {
 			}
 		}
 		return nil
-	}, own)
+	}, own, nil)
 }
 
 // commit writes edits as one synced batch. stamp runs under the write lock
-// with the current lineage and fills in edits (seqs, epochs) or refuses.
-func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit) error {
+// with the current lineage and fills in edits (seqs, epochs) or refuses;
+// ordered, if not nil, gets them once applied, before the fsync is waited for.
+func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit, ordered func([]Edit)) error {
 	size := uint64(0)
 	for _, op := range ops {
 		// The bytes land twice (WAL, then sstable) plus the log entry.
@@ -258,6 +269,9 @@ func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit) e
 	sh.lin.Seq = last
 	sh.lmu.Unlock()
 	sh.wmu.Unlock()
+	if ordered != nil {
+		ordered(edits)
+	}
 
 	if err := b.SyncWait(); err != nil {
 		// The batch is visible but maybe not on disk: the in-memory state can

@@ -447,3 +447,26 @@ func TestOpenChecksInvariants(t *testing.T) {
 		t.Fatalf("OpenShow of an inconsistent show = %v", err)
 	}
 }
+
+// TestAppendThen: ordered sees the edits, readable, before Append returns;
+// a refused append never calls it.
+func TestAppendThen(t *testing.T) {
+	_, sh := newShow(t, Options{})
+	var got []Edit
+	edits, err := sh.AppendThen([]Op{set("cue/1", "a"), set("cue/2", "b")}, func(eds []Edit) {
+		got = append(got, eds...)
+		if v, ok, err := sh.Get("cue/2"); err != nil || !ok || string(v) != "b" {
+			t.Errorf("inside ordered: cue/2 = %q %v %v", v, ok, err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Seq != edits[0].Seq || got[1].Seq != edits[1].Seq {
+		t.Fatalf("ordered got %+v, Append returned %+v", got, edits)
+	}
+	called := false
+	if _, err := sh.AppendThen([]Op{set("", "bad key")}, func([]Edit) { called = true }); err == nil || called {
+		t.Fatalf("a refused append: err %v, ordered called %v", err, called)
+	}
+}
