@@ -23,6 +23,15 @@ import (
 // buffers and hands them to the connection as they are (WriteChunk); the
 // receiver's chunks come in pooled buffers it hands back (ReleaseChunk), and
 // each file is fsynced in the background while the next one arrives.
+//
+// The checkpoint flushes the memtable first, which after a burst of edits
+// takes a few tens of milliseconds. The sstables the show has when the join
+// comes are sent meanwhile, straight from the show's directory: each is
+// immutable, and a checkpoint taken later holds it under the same name with
+// the same bytes, unless a compaction dropped it (the receiver then deletes
+// it: SnapEnd names the files the copy consists of). What the checkpoint
+// adds (the flushed memtable, compaction outputs, MANIFEST, OPTIONS) goes
+// after it.
 
 // snapshotsDir, under the data directory, holds the checkpoints being sent.
 const snapshotsDir = "snapshots"
@@ -37,82 +46,130 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
 	os.Remove(dir) // Checkpoint wants to create it
 	t0 := time.Now()
-	lin, err := sh.CheckpointToSend(dir)
+	live, err := sh.LiveTables()
 	if err != nil {
 		return 0, err
 	}
-	tCkpt := time.Since(t0)
+	type checkpoint struct {
+		lin  store.Lineage
+		err  error
+		took time.Duration
+	}
+	ckptDone := make(chan checkpoint, 1)
+	go func() {
+		lin, err := sh.CheckpointToSend(dir)
+		ckptDone <- checkpoint{lin, err, time.Since(t0)}
+	}()
+	var ckpt *checkpoint
+	defer func() {
+		if ckpt == nil {
+			c := <-ckptDone
+			ckpt = &c
+		}
+		os.RemoveAll(dir)
+	}()
+
+	var estimate uint64
+	early := make([]snapFile, len(live))
+	for i, t := range live {
+		early[i] = snapFile{name: t.Name, path: t.Path, optional: true}
+		estimate += uint64(t.Size)
+	}
+	if err := p.conn.WriteMsg(&wire.SnapBegin{Show: sh.Name(), Bytes: estimate}); err != nil {
+		return 0, err
+	}
+	sent := make(map[string]bool)
+	var total uint64
+	if err := e.sendFiles(ctx, p, early, sent, &total); err != nil {
+		return 0, err
+	}
+	tEarly := time.Since(t0)
+
+	c := <-ckptDone
+	ckpt = &c
+	if c.err != nil {
+		return 0, c.err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
 	}
-	var files []snapFile
-	var total uint64
+	var names []string
+	var rest []snapFile
 	for _, en := range entries {
 		if !en.Type().IsRegular() {
 			continue
 		}
-		fi, err := en.Info()
-		if err != nil {
-			return 0, err
+		names = append(names, en.Name())
+		if !sent[en.Name()] {
+			rest = append(rest, snapFile{name: en.Name(), path: filepath.Join(dir, en.Name())})
 		}
-		files = append(files, snapFile{en.Name(), fi.Size()})
-		total += uint64(fi.Size())
 	}
-	if err := p.conn.WriteMsg(&wire.SnapBegin{Show: sh.Name(), ShowID: lin.ShowID, Epochs: toWireEpochs(lin.Epochs),
-		Seq: lin.Seq, Files: uint32(len(files)), Bytes: total}); err != nil {
+	if err := e.sendFiles(ctx, p, rest, sent, &total); err != nil {
 		return 0, err
-	}
-	// Files are read ahead by a second goroutine, so reading the next chunk
-	// overlaps encrypting and sending this one.
-	rctx, stop := context.WithCancel(ctx)
-	chunks := readAhead(rctx, dir, files)
-	defer func() {
-		stop()
-		for range chunks { // the reader is done with dir before it goes
-		}
-	}()
-	for c := range chunks {
-		if c.err != nil {
-			return 0, c.err
-		}
-		if c.data == nil {
-			if err := p.conn.WriteMsg(&wire.SnapFile{Name: files[c.file].name, Size: uint64(files[c.file].size)}); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		err := p.conn.WriteChunk(c.data)
-		c.release()
-		if err != nil {
-			return 0, err
-		}
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	// The transport is authenticated encryption and Pebble checksums every
-	// block it reads, so the end marker carries no digest of its own.
-	if err := p.conn.Send(&wire.SnapEnd{}); err != nil {
+	// block it reads, so the end carries no digest of its own.
+	lin := c.lin
+	if err := p.conn.Send(&wire.SnapEnd{ShowID: lin.ShowID, Epochs: toWireEpochs(lin.Epochs), Seq: lin.Seq, Files: names}); err != nil {
 		return 0, err
 	}
-	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(files),
-		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", tCkpt.Round(time.Millisecond))
+	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(names),
+		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", c.took.Round(time.Millisecond),
+		"before_checkpoint", len(live), "dropped", len(sent)-len(names), "first_part", tEarly.Round(time.Millisecond))
 	return lin.Seq, nil
 }
 
-type snapFile struct {
-	name string
-	size int64
+// sendFiles sends files to p, each as a SnapFile and its chunks, adding
+// them to sent and their bytes to total. An optional file that is gone
+// already is skipped.
+func (e *Engine) sendFiles(ctx context.Context, p *peer, files []snapFile, sent map[string]bool, total *uint64) error {
+	// Files are read ahead by a second goroutine, so reading the next chunk
+	// overlaps encrypting and sending this one.
+	rctx, stop := context.WithCancel(ctx)
+	chunks := readAhead(rctx, files)
+	defer func() {
+		stop()
+		for range chunks { // the reader is done with the files before they go
+		}
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
+		}
+		if c.data == nil {
+			f := files[c.file]
+			if err := p.conn.WriteMsg(&wire.SnapFile{Name: f.name, Size: uint64(c.size)}); err != nil {
+				return err
+			}
+			sent[f.name] = true
+			*total += uint64(c.size)
+			continue
+		}
+		err := p.conn.WriteChunk(c.data)
+		c.release()
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }
 
-// A readChunk is the start of file number file (data nil), a piece of it,
-// or a read error (the last one sent).
+type snapFile struct {
+	name, path string
+	optional   bool // skipped if it no longer exists
+}
+
+// A readChunk is the start of file number file (data nil; size is the
+// file's), a piece of it, or a read error (the last one sent).
 type readChunk struct {
 	file int
+	size int64
 	data []byte
 	err  error
 	free chan<- []byte
@@ -121,11 +178,11 @@ type readChunk struct {
 // release hands the chunk's buffer back to the reader.
 func (c readChunk) release() { c.free <- c.data[:cap(c.data)] }
 
-// readAhead reads the files under dir in order, each exactly its size, in
+// readAhead reads files in order, each whole as it is when opened, in
 // chunks of at most wire.MaxChunk bytes, a few chunks ahead of the consumer,
 // who releases each data chunk when done with it. The channel closes after
 // the last file, after an error, or once ctx ends.
-func readAhead(ctx context.Context, dir string, files []snapFile) <-chan readChunk {
+func readAhead(ctx context.Context, files []snapFile) <-chan readChunk {
 	const ahead = 4
 	out := make(chan readChunk, ahead)
 	free := make(chan []byte, ahead)
@@ -142,12 +199,22 @@ func readAhead(ctx context.Context, dir string, files []snapFile) <-chan readChu
 	}
 	readFile := func(i int) error {
 		f := files[i]
-		fd, err := os.Open(filepath.Join(dir, f.name))
+		fd, err := os.Open(f.path)
+		if f.optional && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		defer fd.Close()
-		for left := f.size; left > 0; {
+		fi, err := fd.Stat()
+		if err != nil {
+			return err
+		}
+		if !send(readChunk{file: i, size: fi.Size()}) {
+			return ctx.Err()
+		}
+		for left := fi.Size(); left > 0; {
 			var buf []byte
 			select {
 			case buf = <-free:
@@ -169,9 +236,6 @@ func readAhead(ctx context.Context, dir string, files []snapFile) <-chan readChu
 	go func() {
 		defer close(out)
 		for i := range files {
-			if !send(readChunk{file: i}) {
-				return
-			}
 			if err := readFile(i); err != nil {
 				send(readChunk{err: err})
 				return
@@ -194,19 +258,19 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 	if !ok || begin.Show != show {
 		return "", lin, fmt.Errorf("expected the start of a copy of %s, got %s", show, msgName(m))
 	}
-	lin = store.Lineage{ShowID: begin.ShowID, Epochs: fromWireEpochs(begin.Epochs), Seq: begin.Seq}
-	dir, err = e.st.IncomingDir(show)
+	incoming, err := e.st.IncomingDir(show)
 	if err != nil {
 		return "", lin, err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(incoming, 0o750); err != nil {
 		return "", lin, err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(dir)
+			os.RemoveAll(incoming) // not dir: the error returns clear it
 		}
 	}()
+	dir = incoming
 	if free, ferr := freeBytes(dir); ferr == nil && free < begin.Bytes+64<<20 {
 		return "", lin, fmt.Errorf("%w: the copy needs %d MiB, %d MiB free", store.ErrDiskFull, begin.Bytes>>20, free>>20)
 	}
@@ -224,6 +288,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 		}
 	}()
 	var got uint64
+	received := make(map[string]bool) // every file begun; the current one is complete once the next begins
 	var f *os.File
 	var left uint64
 	closeFile := func() {
@@ -233,7 +298,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 		}
 	}
 	defer closeFile()
-	for files := uint32(0); ; {
+	for {
 		m, err := next()
 		if err != nil {
 			return "", lin, err
@@ -247,12 +312,16 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			if !filepath.IsLocal(m.Name) || filepath.Base(m.Name) != m.Name {
 				return "", lin, fmt.Errorf("copy: refusing file name %q", m.Name)
 			}
-			if files++; files > begin.Files {
-				return "", lin, fmt.Errorf("copy: more files than the %d announced", begin.Files)
+			if received[m.Name] {
+				return "", lin, fmt.Errorf("copy: file %s sent twice", m.Name)
+			}
+			if len(received) >= 2*wire.MaxFiles {
+				return "", lin, fmt.Errorf("copy: more than %d files", 2*wire.MaxFiles)
 			}
 			if f, err = os.OpenFile(filepath.Join(dir, m.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err != nil {
 				return "", lin, err
 			}
+			received[m.Name] = true
 			left = m.Size
 		case *wire.SnapChunk:
 			if f == nil || uint64(len(m.Data)) > left {
@@ -265,16 +334,34 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			got += uint64(len(m.Data))
 			wire.ReleaseChunk(m)
 		case *wire.SnapEnd:
-			if left != 0 || files != begin.Files || got != begin.Bytes {
-				return "", lin, fmt.Errorf("copy incomplete: %d of %d files, %d of %d bytes", files, begin.Files, got, begin.Bytes)
+			if left != 0 {
+				return "", lin, fmt.Errorf("copy incomplete: the last file ended %d bytes early", left)
 			}
 			closeFile()
+			keep := make(map[string]bool, len(m.Files))
+			for _, name := range m.Files {
+				if !received[name] {
+					return "", lin, fmt.Errorf("copy incomplete: %s was not sent", name)
+				}
+				keep[name] = true
+			}
 			tEnd := time.Now()
 			if err := syncer.wait(); err != nil {
 				return "", lin, err
 			}
+			// Files the sender's compactions dropped while it made the copy.
+			// Install syncs the directory, removals included.
+			for name := range received {
+				if !keep[name] {
+					if err := os.Remove(filepath.Join(dir, name)); err != nil {
+						return "", lin, err
+					}
+				}
+			}
+			lin = store.Lineage{ShowID: m.ShowID, Epochs: fromWireEpochs(m.Epochs), Seq: m.Seq}
 			e.log.Info("received full copy", "peer", p.id, "show", show, "seq", lin.Seq, "bytes", got,
-				"took", time.Since(t0).Round(time.Millisecond), "sync_wait", time.Since(tEnd).Round(time.Millisecond))
+				"took", time.Since(t0).Round(time.Millisecond), "sync_wait", time.Since(tEnd).Round(time.Millisecond),
+				"dropped", len(received)-len(keep))
 			return dir, lin, nil
 		default:
 			return "", lin, fmt.Errorf("copy: unexpected %s", msgName(m))

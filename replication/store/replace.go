@@ -56,6 +56,46 @@ func (sh *Show) Checkpoint(dir string) (Lineage, error) { return sh.checkpoint(d
 // as it does with Checkpoint.
 func (sh *Show) CheckpointToSend(dir string) (Lineage, error) { return sh.checkpoint(dir, false) }
 
+// TableFile is one sstable of a show as it is on disk.
+type TableFile struct {
+	Name string // as in the show's directory and in any checkpoint of it
+	Path string
+	Size int64
+}
+
+// LiveTables lists the sstables of the show's current version. An sstable
+// never changes: a checkpoint taken later holds each one still in use
+// under the same name with the same bytes. One a compaction dropped
+// meanwhile is missing from the checkpoint, and soon from the directory.
+func (sh *Show) LiveTables() ([]TableFile, error) {
+	if err := sh.enter(); err != nil {
+		return nil, err
+	}
+	defer sh.leave()
+	if sh.placeholder {
+		return nil, nil
+	}
+	levels, err := sh.db.SSTables()
+	if err != nil {
+		return nil, fmt.Errorf("store: show %s: list sstables: %w", sh.name, err)
+	}
+	dir := sh.st.showDir(sh.name)
+	seen := make(map[uint64]bool)
+	var out []TableFile
+	for _, level := range levels {
+		for _, t := range level {
+			num := uint64(t.BackingSSTNum)
+			if seen[num] {
+				continue // virtual tables share their backing file
+			}
+			seen[num] = true
+			name := fmt.Sprintf("%06d.sst", num)
+			out = append(out, TableFile{Name: name, Path: filepath.Join(dir, name), Size: int64(t.Size)})
+		}
+	}
+	return out, nil
+}
+
 func (sh *Show) checkpoint(dir string, durable bool) (Lineage, error) {
 	if err := sh.enter(); err != nil {
 		return Lineage{}, err

@@ -7,7 +7,7 @@ import (
 // ProtocolVersion is the version of the messages below. Bump it whenever an
 // encoding changes; the handshake refuses a peer whose version is not
 // Compatible, so encodings need no per-message versioning.
-const ProtocolVersion uint16 = 2
+const ProtocolVersion uint16 = 3
 
 // Compatible reports whether consoles speaking versions a and b can talk.
 func Compatible(a, b uint16) bool { return a == b }
@@ -22,6 +22,7 @@ const (
 	MaxChunk  = 1 << 20 // SnapChunk.Data
 	MaxItems  = 65536   // edits per Edits, ops per Forward
 	MaxEpochs = 100000  // epoch history length
+	MaxFiles  = 4096    // files of a snapshot (SnapEnd.Files)
 )
 
 // MsgType is a message's type byte on the wire.
@@ -194,15 +195,13 @@ type ForwardReply struct {
 	ErrKind string
 }
 
-// SnapBegin starts a snapshot transfer: Files SnapFile sections of Bytes
-// bytes in total follow, then SnapEnd.
+// SnapBegin starts a snapshot transfer of Show: SnapFile sections follow,
+// then SnapEnd. Bytes is about what the sender will send, for the
+// receiver's free-space check: the sender starts on the files it has
+// before its checkpoint is complete, so the total is not known yet.
 type SnapBegin struct {
-	Show   string
-	ShowID string
-	Epochs []Epoch
-	Seq    uint64
-	Files  uint32
-	Bytes  uint64
+	Show  string
+	Bytes uint64
 }
 
 // SnapFile starts one file of the snapshot; SnapChunk messages totalling Size
@@ -218,9 +217,15 @@ type SnapChunk struct {
 	Data []byte
 }
 
-// SnapEnd ends a snapshot; Digest is over the transferred content.
+// SnapEnd ends a snapshot. The copy is the files named in Files, each of
+// which was sent whole, and it holds the lineage ShowID, Epochs, Seq. A file
+// sent but not named is one the sender's store dropped (compacted away)
+// while the copy was being made: the receiver deletes it.
 type SnapEnd struct {
-	Digest [32]byte
+	ShowID string
+	Epochs []Epoch
+	Seq    uint64
+	Files  []string
 }
 
 // Leaving announces a graceful log-off: the receiver need not wait for
@@ -567,19 +572,11 @@ func (m *ForwardReply) decode(d *decoder) {
 
 func (m *SnapBegin) encode(e *encoder) {
 	e.str("Show", m.Show, MaxString)
-	e.str("ShowID", m.ShowID, MaxString)
-	encodeEpochs(e, m.Epochs)
-	e.uvarint(m.Seq)
-	e.u32(m.Files)
 	e.uvarint(m.Bytes)
 }
 
 func (m *SnapBegin) decode(d *decoder) {
 	m.Show = d.str("Show", MaxString)
-	m.ShowID = d.str("ShowID", MaxString)
-	m.Epochs = decodeEpochs(d)
-	m.Seq = d.uvarint("Seq")
-	m.Files = d.u32("Files")
 	m.Bytes = d.uvarint("Bytes")
 }
 
@@ -596,10 +593,34 @@ func (m *SnapFile) decode(d *decoder) {
 func (m *SnapChunk) encode(e *encoder) { e.bytes("Data", m.Data, MaxChunk) }
 func (m *SnapChunk) decode(d *decoder) { m.Data = d.bytes("Data", MaxChunk) }
 
-func (m *SnapEnd) encode(e *encoder) { e.fixed(m.Digest[:]) }
+func (m *SnapEnd) encode(e *encoder) {
+	e.str("ShowID", m.ShowID, MaxString)
+	encodeEpochs(e, m.Epochs)
+	e.uvarint(m.Seq)
+	e.count("Files", len(m.Files), MaxFiles)
+	if e.err != nil {
+		return
+	}
+	for _, f := range m.Files {
+		e.str("File", f, MaxString)
+	}
+}
+
 func (m *SnapEnd) decode(d *decoder) {
-	if b := d.take("Digest", len(m.Digest)); b != nil {
-		copy(m.Digest[:], b)
+	m.ShowID = d.str("ShowID", MaxString)
+	m.Epochs = decodeEpochs(d)
+	m.Seq = d.uvarint("Seq")
+	n := d.count("Files", MaxFiles, 1)
+	if n == 0 {
+		return
+	}
+	m.Files = make([]string, n)
+	for i := range m.Files {
+		m.Files[i] = d.str("File", MaxString)
+		if d.err != nil {
+			m.Files = nil
+			return
+		}
 	}
 }
 

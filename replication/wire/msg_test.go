@@ -25,10 +25,6 @@ func allTypes() []Msg {
 // seeds and the basic round-trip table.
 func samples() []Msg {
 	eps := []Epoch{{"e1a2b3", 1}, {"f00d", 42}, {"", math.MaxUint64}}
-	var digest [32]byte
-	for i := range digest {
-		digest[i] = byte(i * 7)
-	}
 	return append(allTypes(),
 		&Hello{Version: ProtocolVersion, Console: "desk-1", Listen: "10.0.0.1:7400", Master: true, KeyFP: "0a1b2c3d"},
 		&Hello{Version: math.MaxUint16, Console: "ü-desk"},
@@ -50,10 +46,10 @@ func samples() []Msg {
 		&Forward{ReqID: 7, Ops: []Op{{Key: "cue/1", Value: []byte("x")}, {Key: "cue/2", Delete: true}}},
 		&ForwardReply{ReqID: 7, Seq: 12},
 		&ForwardReply{ReqID: 8, Err: "bad key", ErrKind: "bad-input"},
-		&SnapBegin{Show: "hamlet", ShowID: "s1", Epochs: eps, Seq: 99, Files: 4, Bytes: 1 << 33},
+		&SnapBegin{Show: "hamlet", Bytes: 1 << 33},
 		&SnapFile{Name: "000001.sst", Size: 3 << 20},
 		&SnapChunk{Data: []byte("sstable bytes")},
-		&SnapEnd{Digest: digest},
+		&SnapEnd{ShowID: "s1", Epochs: eps, Seq: 99, Files: []string{"000001.sst", "MANIFEST-000003", "OPTIONS-000004"}},
 	)
 }
 
@@ -75,9 +71,9 @@ func maximal() []Msg {
 	for i := range ops {
 		ops[i] = Op{Key: "cue/1", Value: []byte{1}}
 	}
-	var digest [32]byte
-	for i := range digest {
-		digest[i] = 0xFF
+	files := make([]string, MaxFiles)
+	for i := range files {
+		files[i] = s
 	}
 	return []Msg{
 		&Hello{Version: math.MaxUint16, Console: s, Listen: s, Master: true, KeyFP: s},
@@ -93,10 +89,10 @@ func maximal() []Msg {
 		&Forward{ReqID: math.MaxUint64, Ops: []Op{{Key: key, Value: val}, {Key: key, Value: val, Delete: true}}},
 		&Forward{ReqID: 1, Ops: ops},
 		&ForwardReply{ReqID: math.MaxUint64, Seq: math.MaxUint64, Err: text, ErrKind: s},
-		&SnapBegin{Show: s, ShowID: s, Epochs: eps, Seq: math.MaxUint64, Files: math.MaxUint32, Bytes: math.MaxUint64},
+		&SnapBegin{Show: s, Bytes: math.MaxUint64},
 		&SnapFile{Name: s, Size: math.MaxUint64},
 		&SnapChunk{Data: bytes.Repeat([]byte{0xCD}, MaxChunk)},
-		&SnapEnd{Digest: digest},
+		&SnapEnd{ShowID: s, Epochs: eps, Seq: math.MaxUint64, Files: files},
 	}
 }
 
@@ -271,7 +267,8 @@ func TestDecodeHostile(t *testing.T) {
 		"non-minimal varint":    cat(ty(TypeAck), []byte{0x81, 0x00}),
 		"varint overflow":       cat(ty(TypeAck), bytes.Repeat([]byte{0xFF}, 10), []byte{0x01}),
 		"truncated varint":      cat(ty(TypeAck), []byte{0x80}),
-		"short digest":          cat(ty(TypeSnapEnd), make([]byte, 31)),
+		"files over the limit":  cat(ty(TypeSnapEnd), uv(0), uv(0), uv(0), uv(MaxFiles+1)),
+		"files not in input":    cat(ty(TypeSnapEnd), uv(0), uv(0), uv(0), uv(MaxFiles), make([]byte, 10)),
 		"leaving with payload":  cat(ty(TypeLeaving), []byte{0}),
 	}
 	for name, b := range cases {

@@ -1,0 +1,92 @@
+package replication
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"consoled/replication/store"
+	"consoled/replication/wire"
+)
+
+// receiveFrom runs receiveSnapshot on msgs, as if they came from a peer.
+func receiveFrom(t *testing.T, data string, msgs ...wire.Msg) (string, store.Lineage, error) {
+	t.Helper()
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(data, store.Options{Logger: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &Engine{st: st, log: lg, id: "b"}
+	p := &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, len(msgs))}
+	for _, m := range msgs {
+		p.inbox <- m
+	}
+	return e.receiveSnapshot(context.Background(), p, "demo")
+}
+
+func file(name, data string) []wire.Msg {
+	return []wire.Msg{&wire.SnapFile{Name: name, Size: uint64(len(data))}, &wire.SnapChunk{Data: []byte(data)}}
+}
+
+func snapshot(end *wire.SnapEnd, files ...[]wire.Msg) []wire.Msg {
+	msgs := []wire.Msg{&wire.SnapBegin{Show: "demo", Bytes: 10}}
+	for _, f := range files {
+		msgs = append(msgs, f...)
+	}
+	return append(msgs, end)
+}
+
+// TestReceiveSnapshotFiles: the copy is the files SnapEnd names. One sent
+// early that the sender's store dropped before its checkpoint was complete
+// is deleted; one named but never sent, or cut short, fails the copy and
+// leaves no directory behind.
+func TestReceiveSnapshotFiles(t *testing.T) {
+	end := &wire.SnapEnd{ShowID: "s1", Epochs: []wire.Epoch{{ID: "e1", FirstSeq: 1}}, Seq: 7, Files: []string{"000002.sst", "MANIFEST-000001"}}
+	dir, lin, err := receiveFrom(t, t.TempDir(), snapshot(end, file("000001.sst", "old"), file("000002.sst", "new"), file("MANIFEST-000001", "m"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name())
+	}
+	if !slices.Equal(names, []string{"000002.sst", "MANIFEST-000001"}) {
+		t.Fatalf("copy holds %v", names)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "000002.sst")); string(b) != "new" {
+		t.Fatalf("000002.sst holds %q", b)
+	}
+	if lin.ShowID != "s1" || lin.Seq != 7 || len(lin.Epochs) != 1 || lin.Epochs[0].ID != "e1" {
+		t.Fatalf("lineage %+v", lin)
+	}
+
+	bad := map[string][]wire.Msg{
+		"not sent": snapshot(end, file("000002.sst", "new")),
+		"cut short": snapshot(end, file("000002.sst", "new"),
+			[]wire.Msg{&wire.SnapFile{Name: "MANIFEST-000001", Size: 5}, &wire.SnapChunk{Data: []byte("m")}}),
+		"sent twice": snapshot(end, file("000002.sst", "new"), file("000002.sst", "new"), file("MANIFEST-000001", "m")),
+		"bad name":   snapshot(end, file("../000002.sst", "new")),
+	}
+	for what, msgs := range bad {
+		data := t.TempDir()
+		dir, _, err := receiveFrom(t, data, msgs...)
+		if err == nil {
+			t.Errorf("%s: accepted", what)
+			continue
+		}
+		if !strings.Contains(err.Error(), "copy") {
+			t.Errorf("%s: error %q does not say what was wrong with the copy", what, err)
+		}
+		if left, _ := os.ReadDir(filepath.Join(data, "shows")); dir != "" || len(left) != 0 {
+			t.Errorf("%s: left %q and %v in shows/", what, dir, left)
+		}
+	}
+}
