@@ -110,3 +110,42 @@ func run(writers int, d time.Duration, op func(w int, i int64) error) (float64, 
 	}
 	return float64(total.Load()) / time.Since(start).Seconds(), nil
 }
+
+// RawSyncedCopiesLatency is the floor for an edit durable on copies
+// consoles sharing one disk: copies bare Pebble DBs under dir each commit
+// the same small synced batch (a key and value) at once, n times, one
+// round every interval, and each round's time until all of them are
+// durable is returned.
+func RawSyncedCopiesLatency(dir string, copies, n int, interval time.Duration, value []byte) ([]time.Duration, error) {
+	var dbs []*pebble.DB
+	defer func() {
+		for _, db := range dbs {
+			db.Close()
+		}
+	}()
+	for i := 0; i < copies; i++ {
+		db, err := pebble.Open(fmt.Sprintf("%s/%d", dir, i), &pebble.Options{Logger: quietLogger{}, FormatMajorVersion: pebble.FormatNewest})
+		if err != nil {
+			return nil, fmt.Errorf("storebench: open %s/%d: %w", dir, i, err)
+		}
+		dbs = append(dbs, db)
+	}
+	out := make([]time.Duration, 0, n)
+	errs := make(chan error, copies)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		t0 := time.Now()
+		for _, db := range dbs {
+			go func() { errs <- db.Set(fmt.Appendf(nil, "lat/%d", i), value, pebble.Sync) }()
+		}
+		for range dbs {
+			if err := <-errs; err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out, nil
+}
