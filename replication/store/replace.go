@@ -63,10 +63,13 @@ type TableFile struct {
 	Size int64
 }
 
-// LiveTables lists the sstables of the show's current version. An sstable
-// never changes: a checkpoint taken later holds each one still in use
-// under the same name with the same bytes. One a compaction dropped
-// meanwhile is missing from the checkpoint, and soon from the directory.
+// LiveTables lists the sstables of the show's current version, the bottom
+// level first. An sstable never changes: a checkpoint taken later holds each
+// one still in use under the same name with the same bytes. One a
+// compaction dropped meanwhile is missing from the checkpoint, and soon from
+// the directory. The upper levels come last because compactions take their
+// files first: after a burst of edits, by the time a sender gets to them
+// the compaction under way may have replaced them.
 func (sh *Show) LiveTables() ([]TableFile, error) {
 	if err := sh.enter(); err != nil {
 		return nil, err
@@ -82,8 +85,8 @@ func (sh *Show) LiveTables() ([]TableFile, error) {
 	dir := sh.st.showDir(sh.name)
 	seen := make(map[uint64]bool)
 	var out []TableFile
-	for _, level := range levels {
-		for _, t := range level {
+	for l := len(levels) - 1; l >= 0; l-- {
+		for _, t := range levels[l] {
 			num := uint64(t.BackingSSTNum)
 			if seen[num] {
 				continue // virtual tables share their backing file
