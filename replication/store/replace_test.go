@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,5 +154,41 @@ func TestInstallAfterClose(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "shows", "demo")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a closed store got a show: %v", err)
+	}
+}
+
+// TestLiveTables: the sstables listed are the show's files, and a checkpoint
+// taken afterwards (nothing compacted meanwhile) holds each under its name
+// with the same size.
+func TestLiveTables(t *testing.T) {
+	_, sh := newShow(t, Options{})
+	for i := 0; i < 3; i++ {
+		mustAppend(t, sh, set(fmt.Sprintf("cue/%d", i), strings.Repeat("x", 1000)))
+		if err := sh.Compact(); err != nil { // flushes: one more sstable
+			t.Fatal(err)
+		}
+	}
+	live, err := sh.LiveTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) == 0 {
+		t.Fatal("no sstables listed for a flushed show")
+	}
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	if _, err := sh.CheckpointToSend(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range live {
+		fi, err := os.Stat(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != f.Size || filepath.Base(f.Path) != f.Name {
+			t.Fatalf("%+v: size on disk %d", f, fi.Size())
+		}
+		if ci, err := os.Stat(filepath.Join(dir, f.Name)); err != nil || ci.Size() != f.Size {
+			t.Fatalf("checkpoint lacks %s: %v", f.Name, err)
+		}
 	}
 }
