@@ -386,6 +386,12 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			e.waitForMaster(ctx, show)
 			p = e.activeFor(show)
 		}
+		if p == nil && !e.st.HasShow(show) {
+			// About to create the show: a copy made here and one another
+			// console made are different shows, and when they meet one of
+			// them goes to an archive, acknowledged edits and all.
+			p = e.hearAfresh(ctx, show)
+		}
 		if p == nil {
 			if err := e.checkStale(ctx, show); err != nil {
 				if !force {
@@ -546,6 +552,42 @@ func (e *Engine) runFollow(session context.Context, p *peer, show string, joined
 	// Tell the peers at once (Following is now empty): the backups that lost
 	// the same active choose the successor from these States.
 	e.roleChanged()
+}
+
+// hearAfresh waits until every connected console has sent a State since
+// the call (at most one and a half heartbeats) and returns the active for
+// show among them, if any. States go out at once on a change, but one read
+// just before the change and sent after it says nothing of it, and the
+// connections of consoles that just started can still be changing hands.
+func (e *Engine) hearAfresh(ctx context.Context, show string) *peer {
+	if !e.started {
+		return nil
+	}
+	start := e.clock.Now()
+	deadline := e.clock.After(e.opts.Heartbeat + e.opts.Heartbeat/2)
+	for {
+		if p := e.activeFor(show); p != nil {
+			return p
+		}
+		fresh := true
+		for _, p := range e.connected() {
+			p.mu.Lock()
+			if p.stateAt.Before(start) {
+				fresh = false
+			}
+			p.mu.Unlock()
+		}
+		if fresh {
+			return nil
+		}
+		select {
+		case <-e.clock.After(5 * time.Millisecond):
+		case <-deadline:
+			return e.activeFor(show)
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // waitForPeers gives the configured peers up to JoinWait to connect and say

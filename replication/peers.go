@@ -28,7 +28,8 @@ type peer struct {
 
 	mu      sync.Mutex
 	state   wire.State
-	heard   bool // a State has arrived
+	heard   bool      // a State has arrived
+	stateAt time.Time // when the last one did
 	seen    time.Time
 	changed chan struct{} // closed when state changes what the engine decides on
 
@@ -457,6 +458,9 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		switch m := m.(type) {
 		case *wire.State:
 			changed := p.setState(*m)
+			p.mu.Lock()
+			p.stateAt = p.seen
+			p.mu.Unlock()
 			e.net.mu.Lock()
 			if e.net.peers[p.id] == p {
 				e.net.known[p.id] = knownPeer{state: *m, connected: true}
@@ -519,19 +523,31 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 	}
 }
 
-// heartbeat sends this console's State every Heartbeat.
+// heartbeat sends this console's State every Heartbeat, and at once when it
+// changes.
 func (e *Engine) heartbeat(ctx context.Context, p *peer) {
 	t := e.clock.NewTicker(e.opts.Heartbeat)
 	defer t.Stop()
 	for {
-		st := e.stateMsg()
+		// Taken before the State is read: a change made while it is read and
+		// sent closes this channel, where the next one would miss it, and the
+		// peers would learn of it (a launch as active, say) only a heartbeat
+		// later. A console launching meanwhile did not see the active and
+		// created a show of its own.
+		changed := e.stateChanged()
+		st, current := e.stateMsg()
 		if err := p.conn.Send(&st); err != nil {
 			p.conn.Close()
 			return
 		}
+		var again <-chan time.Time
+		if !current {
+			again = e.clock.After(staleStateRetry)
+		}
 		select {
 		case <-t.Chan():
-		case <-e.stateChanged():
+		case <-changed:
+		case <-again:
 		case <-p.done:
 			return
 		case <-ctx.Done():
@@ -540,17 +556,22 @@ func (e *Engine) heartbeat(ctx context.Context, p *peer) {
 	}
 }
 
+// staleStateRetry: how soon a heartbeat that had to repeat the last State
+// tries again to send the current one.
+const staleStateRetry = 10 * time.Millisecond
+
 // stateMsg is this console's heartbeat. While a copy is switched in (under
 // the write lock, which can take longer than PeerTimeout for a big show) it
-// repeats the last one, so the peers do not take the pause for a crash.
-func (e *Engine) stateMsg() wire.State {
+// repeats the last one, so the peers do not take the pause for a crash;
+// current is false then: the State may be one from before a change.
+func (e *Engine) stateMsg() (st wire.State, current bool) {
 	if !e.mu.TryRLock() {
 		if last := e.lastState.Load(); last != nil {
-			return *last
+			return *last, false
 		}
 		e.mu.RLock()
 	}
-	st := wire.State{Console: e.id, Role: string(e.role), Master: e.opts.Master}
+	st = wire.State{Console: e.id, Role: string(e.role), Master: e.opts.Master}
 	if e.following != nil {
 		st.Following = e.following.id
 	}
@@ -560,7 +581,7 @@ func (e *Engine) stateMsg() wire.State {
 	}
 	e.mu.RUnlock()
 	e.lastState.Store(&st)
-	return st
+	return st, true
 }
 
 // connected returns the connected peers, sorted by ID.

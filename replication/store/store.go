@@ -176,6 +176,15 @@ func (s *Store) Shows() ([]string, error) {
 	return names, nil
 }
 
+// HasShow reports whether this store has a copy of show name.
+func (s *Store) HasShow(name string) bool {
+	if ValidateShowName(name) != nil {
+		return false
+	}
+	_, err := os.Stat(s.showDir(name))
+	return err == nil
+}
+
 // OpenShow opens the show name. A missing show is created when create is true,
 // else the error wraps ErrNoShow. Opening a show that is already open returns
 // the same *Show; it is closed when Close has been called as many times as
