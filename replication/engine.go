@@ -609,7 +609,7 @@ func (e *Engine) waitForPeers(ctx context.Context) {
 		}
 		for _, p := range e.connected() {
 			p.mu.Lock()
-			if !p.heard {
+			if p.stateAt.IsZero() {
 				ready = false
 			}
 			p.mu.Unlock()

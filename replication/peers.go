@@ -28,8 +28,7 @@ type peer struct {
 
 	mu      sync.Mutex
 	state   wire.State
-	heard   bool      // a State has arrived
-	stateAt time.Time // when the last one did
+	stateAt time.Time // when the last State (or Leaving) arrived; zero before the first
 	seen    time.Time
 	changed chan struct{} // closed when state changes what the engine decides on
 
@@ -70,10 +69,10 @@ func (p *peer) setState(st wire.State) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.state
-	changed := !p.heard || old.Role != st.Role || old.Show != st.Show || old.Leaving != st.Leaving ||
+	changed := p.stateAt.IsZero() || old.Role != st.Role || old.Show != st.Show || old.Leaving != st.Leaving ||
 		old.Following != st.Following || lastEpoch(old.Epochs) != lastEpoch(st.Epochs)
 	p.state = st
-	p.heard = true
+	p.stateAt = p.e.clock.Now()
 	if changed {
 		close(p.changed)
 		p.changed = make(chan struct{})
@@ -458,9 +457,6 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		switch m := m.(type) {
 		case *wire.State:
 			changed := p.setState(*m)
-			p.mu.Lock()
-			p.stateAt = p.seen
-			p.mu.Unlock()
 			e.net.mu.Lock()
 			if e.net.peers[p.id] == p {
 				e.net.known[p.id] = knownPeer{state: *m, connected: true}

@@ -52,22 +52,21 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	if err != nil {
 		return 0, err
 	}
-	type checkpoint struct {
+	// The checkpoint is made while the sstables above are sent; its result
+	// is read once done is closed.
+	var ckpt struct {
 		lin  store.Lineage
 		err  error
 		took time.Duration
 	}
-	ckptDone := make(chan checkpoint, 1)
+	done := make(chan struct{})
 	go func() {
-		lin, err := sh.CheckpointToSend(dir)
-		ckptDone <- checkpoint{lin, err, time.Since(t0)}
+		ckpt.lin, ckpt.err = sh.CheckpointToSend(dir)
+		ckpt.took = time.Since(t0)
+		close(done)
 	}()
-	var ckpt *checkpoint
 	defer func() {
-		if ckpt == nil {
-			c := <-ckptDone
-			ckpt = &c
-		}
+		<-done
 		os.RemoveAll(dir)
 	}()
 
@@ -80,17 +79,15 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	if err := p.conn.WriteMsg(&wire.SnapBegin{Show: sh.Name(), Bytes: estimate}); err != nil {
 		return 0, err
 	}
-	sent := make(map[string]bool)
-	var total uint64
-	if err := e.sendFiles(ctx, p, early, sent, &total); err != nil {
+	sent := make(map[string]int64) // name → size
+	if err := e.sendFiles(ctx, p, early, sent); err != nil {
 		return 0, err
 	}
 	tEarly := time.Since(t0)
 
-	c := <-ckptDone
-	ckpt = &c
-	if c.err != nil {
-		return 0, c.err
+	<-done
+	if ckpt.err != nil {
+		return 0, ckpt.err
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -103,32 +100,33 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 			continue
 		}
 		names = append(names, en.Name())
-		if !sent[en.Name()] {
+		if _, ok := sent[en.Name()]; !ok {
 			rest = append(rest, snapFile{name: en.Name(), path: filepath.Join(dir, en.Name())})
 		}
 	}
-	if err := e.sendFiles(ctx, p, rest, sent, &total); err != nil {
-		return 0, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := e.sendFiles(ctx, p, rest, sent); err != nil {
 		return 0, err
 	}
 	// The transport is authenticated encryption and Pebble checksums every
 	// block it reads, so the end carries no digest of its own.
-	lin := c.lin
+	lin := ckpt.lin
 	if err := p.conn.Send(&wire.SnapEnd{ShowID: lin.ShowID, Epochs: toWireEpochs(lin.Epochs), Seq: lin.Seq, Files: names}); err != nil {
 		return 0, err
 	}
+	var total int64
+	for _, size := range sent {
+		total += size
+	}
 	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(names),
-		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", c.took.Round(time.Millisecond),
+		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", ckpt.took.Round(time.Millisecond),
 		"before_checkpoint", len(live), "dropped", len(sent)-len(names), "first_part", tEarly.Round(time.Millisecond))
 	return lin.Seq, nil
 }
 
 // sendFiles sends files to p, each as a SnapFile and its chunks, adding
-// them to sent and their bytes to total. An optional file that is gone
-// already is skipped.
-func (e *Engine) sendFiles(ctx context.Context, p *peer, files []snapFile, sent map[string]bool, total *uint64) error {
+// each to sent with its size. An optional file that is gone already is
+// skipped.
+func (e *Engine) sendFiles(ctx context.Context, p *peer, files []snapFile, sent map[string]int64) error {
 	// Files are read ahead by a second goroutine, so reading the next chunk
 	// overlaps encrypting and sending this one.
 	rctx, stop := context.WithCancel(ctx)
@@ -147,8 +145,7 @@ func (e *Engine) sendFiles(ctx context.Context, p *peer, files []snapFile, sent 
 			if err := p.conn.WriteMsg(&wire.SnapFile{Name: f.name, Size: uint64(c.size)}); err != nil {
 				return err
 			}
-			sent[f.name] = true
-			*total += uint64(c.size)
+			sent[f.name] = c.size
 			continue
 		}
 		err := p.conn.WriteChunk(c.data)

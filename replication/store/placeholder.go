@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -43,19 +42,14 @@ func (s *Store) OpenPlaceholder(name string) (*Show, error) {
 		sh.refs++
 		return sh, nil
 	}
-	if _, err := os.Stat(s.showDir(name)); err == nil {
+	if s.HasShow(name) {
 		return nil, fmt.Errorf("store: show %s appeared while a placeholder was being made; open it again", name)
 	}
 	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: pebbleLogger{s.log, name}})
 	if err != nil {
 		return nil, fmt.Errorf("store: placeholder for %s: %w", name, err)
 	}
-	lin := Lineage{ShowID: randomHex(16)}
-	b := db.NewBatch()
-	b.Set(keyLineage, encodeLineage(lin), nil)
-	b.Set(keySeq, encodeSeq(0), nil)
-	err = b.Commit(pebble.NoSync)
-	b.Close()
+	lin, err := writeEmpty(db, pebble.NoSync) // nothing here is durable anyway
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: placeholder for %s: %w", name, err)

@@ -234,12 +234,7 @@ func (s *Store) createShow(name string) error {
 	if err != nil {
 		return err
 	}
-	lin := Lineage{ShowID: randomHex(16)}
-	b := db.NewBatch()
-	b.Set(keyLineage, encodeLineage(lin), nil)
-	b.Set(keySeq, encodeSeq(0), nil)
-	err = b.Commit(pebble.Sync)
-	b.Close()
+	lin, err := writeEmpty(db, pebble.Sync)
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -255,6 +250,16 @@ func (s *Store) createShow(name string) error {
 	}
 	s.log.Info("store: created show", "show", name, "show_id", lin.ShowID)
 	return nil
+}
+
+// writeEmpty makes db an empty show with a fresh ShowID.
+func writeEmpty(db *pebble.DB, o *pebble.WriteOptions) (Lineage, error) {
+	lin := Lineage{ShowID: randomHex(16)}
+	b := db.NewBatch()
+	defer b.Close()
+	b.Set(keyLineage, encodeLineage(lin), nil)
+	b.Set(keySeq, encodeSeq(0), nil)
+	return lin, b.Commit(o)
 }
 
 func (s *Store) pebbleOptions(name string, mustExist bool) *pebble.Options {

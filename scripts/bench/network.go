@@ -110,7 +110,7 @@ func networkBench(tmp string) {
 	var syncs, raws []time.Duration
 	var trials []string
 	var rawBytes int64
-	for i, j := range []*console{b, c, nil} {
+	for _, j := range []*console{b, c, nil} {
 		extra := j == nil
 		if extra {
 			j = startConsole(filepath.Join(tmp, "fullsync"), "desk-4", "--network-key", filepath.Join(tmp, "fullsync", "network.key"), "--peers", st.Listen)
@@ -121,7 +121,7 @@ func networkBench(tmp string) {
 		}
 		waitSeq(j, st.Seq)
 		took := time.Since(t0)
-		raw, n := rawCopy(filepath.Join(tmp, "fullsync", fmt.Sprintf("desk-%d", i+2), "shows", "bench"), filepath.Join(tmp, "rawcopy"))
+		raw, n := rawCopy(filepath.Join(filepath.Dir(j.socket), "shows", "bench"), filepath.Join(tmp, "rawcopy"))
 		syncs, raws, rawBytes = append(syncs, took), append(raws, raw), n
 		trials = append(trials, fmt.Sprintf("%.0f/%.0f", float64(took.Microseconds())/1000, float64(raw.Microseconds())/1000))
 		if extra {
