@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"consoled/replication/store"
@@ -21,8 +19,9 @@ import (
 // them, which costs about what copying the bytes costs. The bulk path is
 // kept to the copies TLS needs: the sender reads ahead into a few reused
 // buffers and hands them to the connection as they are (WriteChunk); the
-// receiver's chunks come in pooled buffers it hands back (ReleaseChunk), and
-// each file is fsynced in the background while the next one arrives.
+// receiver's chunks come in pooled buffers that go to disk as they are, with
+// direct I/O, while the next ones arrive (copyWriter), and each file is
+// fsynced in the background.
 //
 // The checkpoint flushes the memtable first, which after a burst of edits
 // takes a few tens of milliseconds. The sstables the show has when the join
@@ -272,29 +271,16 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 		return "", lin, fmt.Errorf("%w: the copy needs %d MiB, %d MiB free", store.ErrDiskFull, begin.Bytes>>20, free>>20)
 	}
 	t0 := time.Now()
-	// Each finished file is fsynced by a background goroutine while the next
-	// one arrives: the disk writes one file while the network fills the
-	// next, instead of the transfer stalling for every fsync in turn.
-	syncer := newFileSyncer()
+	w := newCopyWriter()
 	defer func() {
 		if err != nil {
-			syncer.discard.Store(true) // the directory goes: no need to sync it
-		}
-		if serr := syncer.wait(); err == nil && serr != nil {
-			err = serr
+			w.abandon()
 		}
 	}()
 	var got uint64
 	received := make(map[string]bool) // every file begun; the current one is complete once the next begins
-	var f *os.File
 	var left uint64
-	closeFile := func() {
-		if f != nil {
-			syncer.add(f)
-			f = nil
-		}
-	}
-	defer closeFile()
+	open := false
 	for {
 		m, err := next()
 		if err != nil {
@@ -305,7 +291,6 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			if left != 0 {
 				return "", lin, fmt.Errorf("copy: file ended %d bytes early", left)
 			}
-			closeFile()
 			if !filepath.IsLocal(m.Name) || filepath.Base(m.Name) != m.Name {
 				return "", lin, fmt.Errorf("copy: refusing file name %q", m.Name)
 			}
@@ -315,26 +300,26 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			if len(received) >= 2*wire.MaxFiles {
 				return "", lin, fmt.Errorf("copy: more than %d files", 2*wire.MaxFiles)
 			}
-			if f, err = os.OpenFile(filepath.Join(dir, m.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); err != nil {
+			if err := w.create(filepath.Join(dir, m.Name), int64(m.Size)); err != nil {
 				return "", lin, err
 			}
+			open = true
 			received[m.Name] = true
 			left = m.Size
 		case *wire.SnapChunk:
-			if f == nil || uint64(len(m.Data)) > left {
+			if !open || uint64(len(m.Data)) > left {
 				return "", lin, errors.New("copy: data outside a file")
 			}
-			if _, err := f.Write(m.Data); err != nil {
+			n := uint64(len(m.Data))
+			if err := w.write(m); err != nil {
 				return "", lin, err
 			}
-			left -= uint64(len(m.Data))
-			got += uint64(len(m.Data))
-			wire.ReleaseChunk(m)
+			left -= n
+			got += n
 		case *wire.SnapEnd:
 			if left != 0 {
 				return "", lin, fmt.Errorf("copy incomplete: the last file ended %d bytes early", left)
 			}
-			closeFile()
 			keep := make(map[string]bool, len(m.Files))
 			for _, name := range m.Files {
 				if !received[name] {
@@ -343,7 +328,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 				keep[name] = true
 			}
 			tEnd := time.Now()
-			if err := syncer.wait(); err != nil {
+			if err := w.finish(); err != nil {
 				return "", lin, err
 			}
 			// Files the sender's compactions dropped while it made the copy.
@@ -364,65 +349,4 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			return "", lin, fmt.Errorf("copy: unexpected %s", msgName(m))
 		}
 	}
-}
-
-// fileSyncer fsyncs and closes files in the background, syncers at a time.
-// The fsyncs run side by side because each one mostly waits: for the file's
-// data to be written back and for the journal commit and device flush that
-// make it durable, which concurrent fsyncs share. One at a time, on a disk
-// that other work keeps busy, they fell behind the network and the last
-// ones held up the end of the transfer.
-type fileSyncer struct {
-	files   chan *os.File
-	done    chan struct{}
-	discard atomic.Bool // close the files without syncing them
-	mu      sync.Mutex
-	err     error // the first error; read after done
-	closed  bool
-}
-
-const syncers = 4
-
-func newFileSyncer() *fileSyncer {
-	s := &fileSyncer{files: make(chan *os.File, 64), done: make(chan struct{})}
-	var wg sync.WaitGroup
-	for range syncers {
-		wg.Go(func() {
-			for f := range s.files {
-				var err error
-				if !s.discard.Load() {
-					err = f.Sync()
-				}
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err != nil {
-					s.mu.Lock()
-					if s.err == nil {
-						s.err = fmt.Errorf("copy: writing %s: %w", filepath.Base(f.Name()), err)
-					}
-					s.mu.Unlock()
-				}
-			}
-		})
-	}
-	go func() {
-		wg.Wait()
-		close(s.done)
-	}()
-	return s
-}
-
-// add hands f over: it is synced and closed.
-func (s *fileSyncer) add(f *os.File) { s.files <- f }
-
-// wait takes no more files, waits until every file added is synced and
-// closed, and returns the first error. Later calls return the same.
-func (s *fileSyncer) wait() error {
-	if !s.closed {
-		s.closed = true
-		close(s.files)
-	}
-	<-s.done
-	return s.err
 }

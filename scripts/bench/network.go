@@ -93,11 +93,14 @@ func networkBench(tmp string) {
 	// 1. Full sync of a large show to a joining backup. Three consoles with
 	// no copy join in turn (b, c, and a fourth started for the purpose),
 	// each timed from its launch until it is a backup holding every edit,
-	// each followed by the baseline: the bytes it received (its sstables,
-	// MANIFEST and OPTIONS; the sender leaves its WAL out) sent over one
-	// plain TCP connection into a synced file. Compactions after the reopen
-	// keep the same data, so the total barely moves. The first join is the
-	// one whose checkpoint flushes the memtable the load left.
+	// each followed by the baseline: the files a full sync ships (the
+	// active's sstables, MANIFEST and OPTIONS; the WAL stays behind) read
+	// from the active's directory, as the sync reads them, and sent over one
+	// plain TCP connection into a synced file. Not the joiner's copy: the
+	// joiner writes it with direct I/O, so reading it back would time the
+	// disk, not the copy. Compactions keep the same data, so the total
+	// barely moves. The first join is the one whose checkpoint flushes the
+	// memtable the load left.
 	cs := cluster(tmp, "fullsync", 3)
 	a, b, c := cs[0], cs[1], cs[2]
 	if _, err := a.client.Launch(ctx, "bench", false); err != nil {
@@ -121,7 +124,7 @@ func networkBench(tmp string) {
 		}
 		waitSeq(j, st.Seq)
 		took := time.Since(t0)
-		raw, n := rawCopy(filepath.Join(filepath.Dir(j.socket), "shows", "bench"), filepath.Join(tmp, "rawcopy"))
+		raw, n := rawCopy(filepath.Join(filepath.Dir(a.socket), "shows", "bench"), filepath.Join(tmp, "rawcopy"))
 		syncs, raws, rawBytes = append(syncs, took), append(raws, raw), n
 		trials = append(trials, fmt.Sprintf("%.0f/%.0f", float64(took.Microseconds())/1000, float64(raw.Microseconds())/1000))
 		if extra {
