@@ -71,7 +71,13 @@ func newCopyWriter() *copyWriter {
 		w.workers.Go(func() {
 			for j := range w.jobs {
 				if w.failed() == nil {
-					if _, err := j.cf.f.WriteAt(j.data, j.off); err != nil {
+					_, err := j.cf.f.WriteAt(j.data, j.off)
+					if errors.Is(err, unix.EINVAL) && clearDirect(j.cf.f) == nil {
+						// Direct I/O refused after all: the file goes on
+						// buffered (writes in flight beside it may be either).
+						_, err = j.cf.f.WriteAt(j.data, j.off)
+					}
+					if err != nil {
 						w.fail(fmt.Errorf("copy: writing %s: %w", filepath.Base(j.cf.f.Name()), err))
 					}
 				}
@@ -121,8 +127,37 @@ func (w *copyWriter) create(path string, size int64) error {
 	if err != nil {
 		return err
 	}
+	if direct && !fitsDirect(f) {
+		if err := clearDirect(f); err != nil {
+			f.Close()
+			return fmt.Errorf("copy: writing %s: %w", filepath.Base(path), err)
+		}
+		direct = false
+	}
 	w.cur = &copyFile{f: f, size: size, direct: direct}
 	return nil
+}
+
+// fitsDirect reports whether the file system says direct I/O on f works
+// with buffers and offsets aligned to dioAlign. Without an answer (an older
+// kernel, a file system that does not say), the file is written buffered.
+func fitsDirect(f *os.File) bool {
+	var st unix.Statx_t
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &st); err != nil || st.Mask&unix.STATX_DIOALIGN == 0 {
+		return false
+	}
+	fits := func(a uint32) bool { return a != 0 && a <= dioAlign && dioAlign%a == 0 }
+	return fits(st.Dio_mem_align) && fits(st.Dio_offset_align)
+}
+
+// clearDirect turns f to buffered writes.
+func clearDirect(f *os.File) error {
+	fd := f.Fd()
+	flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(fd, unix.F_SETFL, flags&^unix.O_DIRECT)
+	}
+	return err
 }
 
 // write queues the chunk's bytes after the current file's previous ones and
@@ -174,12 +209,7 @@ func alignForDirect(data []byte, off int64, last bool) ([]byte, bool) {
 // direct writes in flight are done.
 func (cf *copyFile) buffered() error {
 	cf.pending.Wait()
-	fd := int(cf.f.Fd())
-	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err == nil {
-		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags&^unix.O_DIRECT)
-	}
-	if err != nil {
+	if err := clearDirect(cf.f); err != nil {
 		return fmt.Errorf("copy: writing %s: %w", filepath.Base(cf.f.Name()), err)
 	}
 	cf.direct = false

@@ -47,8 +47,8 @@ func TestCopyWriterFiles(t *testing.T) {
 	// that way (it is what keeps the receiver's CPU down), and a chunk that
 	// does not fit it must turn the file to buffered writes.
 	probe, err := os.OpenFile(filepath.Join(dir, "probe"), os.O_WRONLY|os.O_CREATE|unix.O_DIRECT, 0o640)
-	hasDirect := err == nil
-	if hasDirect {
+	hasDirect := err == nil && fitsDirect(probe)
+	if err == nil {
 		probe.Close()
 	}
 	wantDirect := map[string]bool{"sender's pieces": hasDirect, "whole pieces": hasDirect, "unaligned middle": false, "unaligned from start": false}
@@ -128,5 +128,30 @@ func TestCopyWriterError(t *testing.T) {
 	}
 	if err := ro.Close(); err == nil {
 		t.Fatal("finish left the file open")
+	}
+}
+
+// TestCopyWriterDirectRefused: a direct write the kernel refuses (here: one
+// that skips the padding) is made again buffered, not failed.
+func TestCopyWriterDirectRefused(t *testing.T) {
+	dir := t.TempDir()
+	w := newCopyWriter()
+	path := filepath.Join(dir, "000009.sst")
+	data := []byte("not a multiple of the block size")
+	if err := w.create(path, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if !w.cur.direct {
+		t.Skip("no direct I/O on this file system")
+	}
+	c := chunk(data)
+	w.cur.pending.Add(1)
+	w.jobs <- writeJob{cf: w.cur, chunk: c, data: c.Data, off: 0}
+	w.cur.off = int64(len(data))
+	if err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Fatalf("file holds %q", got)
 	}
 }
