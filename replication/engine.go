@@ -392,6 +392,16 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			// them goes to an archive, acknowledged edits and all.
 			p = e.hearAfresh(ctx, show)
 		}
+		if p == nil && len(e.onShowWith(show)) > 0 {
+			// Others are on the show with no active in sight: one has just
+			// taken over (its State is on its way) or they are choosing one
+			// (the active left a moment ago). Launching as active now would
+			// make a second one; wait for theirs and join it.
+			if p = e.hearAfresh(ctx, show); p == nil {
+				e.waitForActive(ctx, show, e.opts.JoinWait)
+				p = e.activeFor(show)
+			}
+		}
 		if p == nil {
 			if err := e.checkStale(ctx, show); err != nil {
 				if !force {

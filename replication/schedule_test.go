@@ -452,3 +452,55 @@ func TestLaunchRightAfterAnother(t *testing.T) {
 		}
 	}
 }
+
+// TestLaunchDuringFailover: the active logs off and launches again at once,
+// while the backups are still choosing which of them takes over. It must
+// join the new active: its copy is outdated (the others carry on), and none
+// of them is active yet when it looks. It used to ask them for a newer
+// copy, be told to join instead, and give up with a stale-copy error (seen
+// in the bench's log-off trials on a loaded host, where the new active's
+// first State came late).
+func TestLaunchDuringFailover(t *testing.T) {
+	rounds := 10
+	if testing.Short() {
+		rounds = 3
+	}
+	s := newSimNet(t, 7, 3)
+	for _, c := range s.cs {
+		if err := s.launch(c, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < rounds; round++ {
+		deadline := time.Now().Add(30 * time.Second)
+		for ok, why := s.converged(); !ok; ok, why = s.converged() {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d did not converge: %s\n%s", round, why, strings.Join(s.trace, "\n"))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		var active *simConsole
+		for _, c := range s.cs {
+			if c.e.Status().Role == RoleActive {
+				active = c
+			}
+		}
+		s.edit(active)
+		if err := active.e.Logoff(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.launch(active, false); err != nil {
+			t.Fatalf("round %d: launch during the failover: %v\n%s", round, err, strings.Join(s.trace, "\n"))
+		}
+		if st := active.e.Status(); st.Role != RoleBackup {
+			t.Fatalf("round %d: %s launched as %s, not as a backup of the new active", round, active.id, st.Role)
+		}
+	}
+	final := map[string]string{}
+	s.cs[0].e.Dump(func(o store.Object) error { final[o.Key] = string(o.Value); return nil })
+	for k, v := range s.acked {
+		if final[k] != v {
+			t.Errorf("acknowledged %s=%q is not in the show (%q)", k, v, final[k])
+		}
+	}
+}
