@@ -161,6 +161,16 @@ func (e *Engine) checkStale(ctx context.Context, show string) error {
 		tried = append(tried, err.Error())
 	}
 	e.setStale(true)
+	if on := e.onShowWith(show); len(on) > 0 {
+		// They are on the show, following an active this console cannot
+		// reach (yet: links just plugged back take a moment to connect).
+		verb := "are"
+		if len(on) == 1 {
+			verb = "is"
+		}
+		return fmt.Errorf("%w: this copy of %q may be outdated: %s carried on after %s, and %s %s on the show with an active this console cannot reach yet; launch again once it can, or force (launch --force, or hold LAUNCH 3 s)",
+			ErrStale, show, strings.Join(pres.With, ", "), left, strings.Join(on, ", "), verb)
+	}
 	if len(tried) > 0 {
 		return fmt.Errorf("%w: this copy of %q may be outdated: %s carried on after %s, and no newer copy could be taken (%s); force (launch --force, or hold LAUNCH 3 s) to launch it anyway",
 			ErrStale, show, strings.Join(pres.With, ", "), left, strings.Join(tried, "; "))

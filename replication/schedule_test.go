@@ -504,3 +504,44 @@ func TestLaunchDuringFailover(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleLaunchActiveOutOfReach: a console whose copy is outdated, that
+// can reach a backup of the show but not its active, is refused, and the
+// refusal says so (not "join it instead", which it cannot do from here).
+func TestStaleLaunchActiveOutOfReach(t *testing.T) {
+	s := newSimNet(t, 11, 3)
+	a, b, c := s.cs[0], s.cs[1], s.cs[2]
+	for _, x := range s.cs {
+		if err := s.launch(x, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for ok, why := s.converged(); !ok; ok, why = s.converged() {
+		if time.Now().After(deadline) {
+			t.Fatalf("did not converge: %s", why)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.e.Status().Role != RoleActive {
+		t.Fatalf("%s is %s, want active", a.id, a.e.Status().Role)
+	}
+	if err := c.e.Logoff(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.edit(a) // the others carry on: c's copy is outdated
+	// c comes back on a new port knowing only b: a cannot dial it, it
+	// cannot dial a.
+	c.e.Close()
+	c.st.Close()
+	c.running = false
+	c.addr, c.peers = freePort(t), []string{b.addr}
+	s.start(c)
+	err := s.launch(c, false)
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), b.id+" is on the show with an active this console cannot reach yet") {
+		t.Fatalf("launch: %v", err)
+	}
+	if st := c.e.Status(); st.Role != RoleOff {
+		t.Fatalf("%s is %s after a refused launch", c.id, st.Role)
+	}
+}
