@@ -78,7 +78,7 @@ func newCopyWriter() *copyWriter {
 						_, err = j.cf.f.WriteAt(j.data, j.off)
 					}
 					if err != nil {
-						w.fail(fmt.Errorf("copy: writing %s: %w", filepath.Base(j.cf.f.Name()), err))
+						w.fail(writeErr(j.cf.f.Name(), err))
 					}
 				}
 				wire.ReleaseChunk(j.chunk)
@@ -97,6 +97,11 @@ func newCopyWriter() *copyWriter {
 		})
 	}
 	return w
+}
+
+// writeErr names the file of the copy that err met.
+func writeErr(path string, err error) error {
+	return fmt.Errorf("copy: writing %s: %w", filepath.Base(path), err)
 }
 
 func (w *copyWriter) fail(err error) {
@@ -130,7 +135,7 @@ func (w *copyWriter) create(path string, size int64) error {
 	if direct && !fitsDirect(f) {
 		if err := clearDirect(f); err != nil {
 			f.Close()
-			return fmt.Errorf("copy: writing %s: %w", filepath.Base(path), err)
+			return writeErr(path, err)
 		}
 		direct = false
 	}
@@ -210,7 +215,7 @@ func alignForDirect(data []byte, off int64, last bool) ([]byte, bool) {
 func (cf *copyFile) buffered() error {
 	cf.pending.Wait()
 	if err := clearDirect(cf.f); err != nil {
-		return fmt.Errorf("copy: writing %s: %w", filepath.Base(cf.f.Name()), err)
+		return writeErr(cf.f.Name(), err)
 	}
 	cf.direct = false
 	return nil
@@ -255,7 +260,7 @@ func (w *copyWriter) syncFile(cf *copyFile) {
 		err = cerr
 	}
 	if err != nil {
-		w.fail(fmt.Errorf("copy: writing %s: %w", filepath.Base(cf.f.Name()), err))
+		w.fail(writeErr(cf.f.Name(), err))
 	}
 }
 

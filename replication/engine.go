@@ -386,21 +386,20 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			e.waitForMaster(ctx, show)
 			p = e.activeFor(show)
 		}
-		if p == nil && !e.st.HasShow(show) {
-			// About to create the show: a copy made here and one another
-			// console made are different shows, and when they meet one of
-			// them goes to an archive, acknowledged edits and all.
+		// Before launching as active, hear every console afresh when this
+		// would create the show (a copy made here and one another console
+		// made are different shows, and when they meet one of them goes to
+		// an archive, acknowledged edits and all) or when others are on it
+		// with no active in sight (one has just taken over and its State is
+		// on its way, or they are choosing one: the active left a moment
+		// ago). In the second case wait for their active and join it:
+		// launching now would make a second one.
+		if p == nil && (!e.st.HasShow(show) || len(e.onShowWith(show)) > 0) {
 			p = e.hearAfresh(ctx, show)
 		}
 		if p == nil && len(e.onShowWith(show)) > 0 {
-			// Others are on the show with no active in sight: one has just
-			// taken over (its State is on its way) or they are choosing one
-			// (the active left a moment ago). Launching as active now would
-			// make a second one; wait for theirs and join it.
-			if p = e.hearAfresh(ctx, show); p == nil {
-				e.waitForActive(ctx, show, e.opts.JoinWait)
-				p = e.activeFor(show)
-			}
+			e.waitForActive(ctx, show, e.opts.JoinWait)
+			p = e.activeFor(show)
 		}
 		if p == nil {
 			if err := e.checkStale(ctx, show); err != nil {

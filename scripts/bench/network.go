@@ -353,48 +353,13 @@ func tlsCopy(dir, keyPath string) time.Duration {
 	if err != nil {
 		fatal(err)
 	}
-	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 1<<20)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				if err == io.EOF {
-					err = nil
-				}
-				done <- err
-				return
-			}
-		}
-	}()
-	files := shippedFiles(dir)
-	buf := make([]byte, 1<<20)
-	t0 := time.Now()
-	conn, err := tls.Dial("tcp", ln.Addr().String(), cli.Client())
-	if err != nil {
-		fatal(err)
-	}
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			continue // a file Pebble just removed
-		}
-		if _, err := io.CopyBuffer(conn, f, buf); err != nil {
-			fatal(err)
-		}
-		f.Close()
-	}
-	conn.Close()
-	if err := <-done; err != nil {
-		fatal(err)
-	}
-	return time.Since(t0)
+	took, _ := timeCopy(dir, ln,
+		func(addr string) (net.Conn, error) { return tls.Dial("tcp", addr, cli.Client()) },
+		func(c net.Conn) error {
+			_, err := io.Copy(io.Discard, c)
+			return err
+		})
+	return took
 }
 
 // rawCopy sends the shipped files of the show directory dir over one plain
@@ -405,6 +370,27 @@ func rawCopy(dir, dst string) (time.Duration, int64) {
 	if err != nil {
 		fatal(err)
 	}
+	defer os.Remove(dst)
+	return timeCopy(dir, ln,
+		func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) },
+		func(c net.Conn) error {
+			f, err := os.Create(dst)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(f, c); err != nil {
+				return err
+			}
+			return f.Sync()
+		})
+}
+
+// timeCopy sends the shipped files of the show directory dir over one
+// connection from dial to ln, whose first accepted connection receive
+// takes until the sender closes it, and returns the time from the dial
+// until receive is done, and the bytes sent. It closes ln.
+func timeCopy(dir string, ln net.Listener, dial func(addr string) (net.Conn, error), receive func(net.Conn) error) (time.Duration, int64) {
 	defer ln.Close()
 	done := make(chan error, 1)
 	go func() {
@@ -414,22 +400,11 @@ func rawCopy(dir, dst string) (time.Duration, int64) {
 			return
 		}
 		defer c.Close()
-		f, err := os.Create(dst)
-		if err != nil {
-			done <- err
-			return
-		}
-		if _, err := io.Copy(f, c); err != nil {
-			done <- err
-			return
-		}
-		err = f.Sync()
-		f.Close()
-		done <- err
+		done <- receive(c)
 	}()
 	files := shippedFiles(dir)
 	t0 := time.Now()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := dial(ln.Addr().String())
 	if err != nil {
 		fatal(err)
 	}
@@ -439,15 +414,16 @@ func rawCopy(dir, dst string) (time.Duration, int64) {
 		if err != nil {
 			continue // a file Pebble just removed
 		}
-		n, _ := io.Copy(conn, f)
-		sent += n
+		n, err := io.Copy(conn, f)
 		f.Close()
+		if err != nil {
+			fatal(err)
+		}
+		sent += n
 	}
 	conn.Close()
 	if err := <-done; err != nil {
 		fatal(err)
 	}
-	took := time.Since(t0)
-	os.Remove(dst)
-	return took, sent
+	return time.Since(t0), sent
 }
