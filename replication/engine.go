@@ -367,6 +367,9 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 	if err := store.ValidateShowName(show); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
+	// reconcile skips its turn while a launch holds launchMu (failover.go):
+	// run it once this one is done.
+	defer e.kick()
 	e.launchMu.Lock()
 	defer e.launchMu.Unlock()
 	e.mu.RLock()
@@ -426,6 +429,9 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 		err = e.join(ctx, sh, p)
 		if err == nil {
 			e.setStale(false)
+			// Record at once who is on the show, the master console
+			// included: it may log off before reconcile would have.
+			e.updatePresence(sh)
 			return nil
 		}
 		// The connection can be replaced under a join (two consoles that
@@ -564,35 +570,43 @@ func (e *Engine) runFollow(session context.Context, p *peer, show string, joined
 }
 
 // hearAfresh waits until every connected console has sent a State since
-// the call (at most one and a half heartbeats) and returns the active for
-// show among them, if any. States go out at once on a change, but one read
-// just before the change and sent after it says nothing of it, and the
-// connections of consoles that just started can still be changing hands.
+// the call and returns the active for show among them, if any. States go
+// out at once on a change, but one read just before the change and sent
+// after it says nothing of it, and the connections of consoles that just
+// started can still be changing hands. The wait is bounded by PeerTimeout:
+// a console silent that long is disconnected anyway. On a busy machine a
+// State can take more than a heartbeat to arrive, and a launch that gave up
+// sooner created a second show next to one launched a moment before; when
+// they met, one went to an archive, acknowledged edits and all.
 func (e *Engine) hearAfresh(ctx context.Context, show string) *peer {
 	if !e.started {
 		return nil
 	}
 	start := e.clock.Now()
-	deadline := e.clock.After(e.opts.Heartbeat + e.opts.Heartbeat/2)
+	deadline := e.clock.After(e.opts.PeerTimeout)
 	for {
 		if p := e.activeFor(show); p != nil {
 			return p
 		}
-		fresh := true
+		var silent []string
 		for _, p := range e.connected() {
 			p.mu.Lock()
 			if p.stateAt.Before(start) {
-				fresh = false
+				silent = append(silent, p.id)
 			}
 			p.mu.Unlock()
 		}
-		if fresh {
+		if len(silent) == 0 {
 			return nil
 		}
 		select {
 		case <-e.clock.After(5 * time.Millisecond):
 		case <-deadline:
-			return e.activeFor(show)
+			if p := e.activeFor(show); p != nil {
+				return p
+			}
+			e.log.Warn("launching without a fresh word from every console", "show", show, "silent", silent, "waited", e.opts.PeerTimeout)
+			return nil
 		case <-ctx.Done():
 			return nil
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ type simConsole struct {
 	st            *store.Store
 	e             *Engine
 	running       bool
+	master        bool // --master
 }
 
 type simNet struct {
@@ -150,7 +152,7 @@ func (s *simNet) start(c *simConsole) {
 		s.t.Fatal(err)
 	}
 	e, err := New(Options{
-		ID: c.id, Store: st, Logger: s.log, Key: s.key, Listen: c.addr, Peers: c.peers,
+		ID: c.id, Store: st, Logger: s.log, Key: s.key, Listen: c.addr, Peers: c.peers, Master: c.master,
 		JoinWait: 300 * time.Millisecond, TakeoverTimeout: 500 * time.Millisecond,
 		HandOverWait: 200 * time.Millisecond, FailoverWait: time.Second,
 	})
@@ -448,7 +450,7 @@ func TestLaunchRightAfterAnother(t *testing.T) {
 			}
 		}
 		if len(ids) != 1 || t.Failed() {
-			t.Fatalf("round %d: %d shows (%v)\n%s", round, len(ids), ids, strings.Join(s.trace, "\n"))
+			t.Fatalf("round %d: %d shows (%v)\n%s\n\nengine logs:\n%s", round, len(ids), ids, strings.Join(s.trace, "\n"), s.logs.String())
 		}
 	}
 }
@@ -543,5 +545,35 @@ func TestStaleLaunchActiveOutOfReach(t *testing.T) {
 	}
 	if st := c.e.Status(); st.Role != RoleOff {
 		t.Fatalf("%s is %s after a refused launch", c.id, st.Role)
+	}
+}
+
+// TestJoinRecordsTheMaster: a console that joined a show records at once
+// that the master console is on it. The master can log off straight after,
+// and its State then no longer names the show: the record is all that
+// makes this console wait for it at its next launch (rule 5). It used to be
+// written by the next reconcile, which a busy machine could delay past the
+// master's log-off.
+func TestJoinRecordsTheMaster(t *testing.T) {
+	s := newSimNet(t, 13, 2)
+	m, b := s.cs[0], s.cs[1]
+	m.e.Close()
+	m.st.Close()
+	m.running, m.master = false, true
+	s.start(m)
+	for _, c := range s.cs {
+		if err := s.launch(c, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := b.e.Status(); st.Role != RoleBackup {
+		t.Fatalf("%s launched as %s, want backup", b.id, st.Role)
+	}
+	pres, err := b.st.Presence(simShow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pres.Master != m.id || !slices.Contains(pres.With, m.id) {
+		t.Fatalf("%s's record of the show right after its launch: %+v, want master %s", b.id, pres, m.id)
 	}
 }
