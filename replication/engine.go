@@ -389,15 +389,15 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			e.waitForMaster(ctx, show)
 			p = e.activeFor(show)
 		}
-		// Before launching as active, hear every console afresh when this
-		// would create the show (a copy made here and one another console
-		// made are different shows, and when they meet one of them goes to
-		// an archive, acknowledged edits and all) or when others are on it
-		// with no active in sight (one has just taken over and its State is
-		// on its way, or they are choosing one: the active left a moment
-		// ago). In the second case wait for their active and join it:
-		// launching now would make a second one.
-		if p == nil && (!e.st.HasShow(show) || len(e.onShowWith(show)) > 0) {
+		// Before launching as active, hear every console afresh: one that
+		// launched a moment ago may not have said so yet. Creating the show
+		// next to its copy makes two different shows, and when they meet
+		// one goes to an archive, acknowledged edits and all. When others
+		// are on the show with no active in sight (one has just taken over
+		// and its State is on its way, or they are choosing one: the active
+		// left a moment ago), wait for their active and join it: launching
+		// now would make a second one.
+		if p == nil {
 			p = e.hearAfresh(ctx, show)
 		}
 		if p == nil && len(e.onShowWith(show)) > 0 {
@@ -569,13 +569,14 @@ func (e *Engine) runFollow(session context.Context, p *peer, show string, joined
 	e.roleChanged()
 }
 
-// hearAfresh waits until every connected console has sent a State since
-// the call and returns the active for show among them, if any. States go
-// out at once on a change, but one read just before the change and sent
-// after it says nothing of it, and the connections of consoles that just
-// started can still be changing hands. The wait is bounded by PeerTimeout:
-// a console silent that long is disconnected anyway. On a busy machine a
-// State can take more than a heartbeat to arrive, and a launch that gave up
+// hearAfresh waits until every console this one is connected to, or was
+// a moment ago, has sent a State since the call, and returns the active for
+// show among them, if any. States go out at once on a change, but one read
+// just before the change and sent after it says nothing of it; and two
+// consoles that dialled each other drop one of the two connections, so for
+// a while one of them has none (see reconnecting). The wait is bounded by
+// PeerTimeout: a console silent that long is disconnected anyway. On a busy
+// machine this all takes more than a heartbeat, and a launch that gave up
 // sooner created a second show next to one launched a moment before; when
 // they met, one went to an archive, acknowledged edits and all.
 func (e *Engine) hearAfresh(ctx context.Context, show string) *peer {
@@ -588,7 +589,7 @@ func (e *Engine) hearAfresh(ctx context.Context, show string) *peer {
 		if p := e.activeFor(show); p != nil {
 			return p
 		}
-		var silent []string
+		silent := e.reconnecting(start.Add(-e.opts.PeerTimeout))
 		for _, p := range e.connected() {
 			p.mu.Lock()
 			if p.stateAt.Before(start) {

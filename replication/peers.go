@@ -159,6 +159,7 @@ func (p *peer) alive() bool {
 type knownPeer struct {
 	state     wire.State
 	connected bool
+	lostAt    time.Time // when the last connection ended
 }
 
 // network is the engine's side of the show network.
@@ -423,7 +424,7 @@ func (e *Engine) removePeer(p *peer, err error) {
 	if e.net.peers[p.id] == p {
 		delete(e.net.peers, p.id)
 		k := e.net.known[p.id]
-		k.connected = false
+		k.connected, k.lostAt = false, e.clock.Now()
 		e.net.known[p.id] = k
 	}
 	e.net.mu.Unlock()
@@ -575,8 +576,11 @@ func (e *Engine) stateMsg() (st wire.State, current bool) {
 		lin := e.show.Lineage()
 		st.Show, st.ShowID, st.Epochs, st.Seq = e.show.Name(), lin.ShowID, toWireEpochs(lin.Epochs), lin.Seq
 	}
-	e.mu.RUnlock()
+	// Stored under the lock: the heartbeats of two peers read it at once,
+	// and one stored after the lock could put back a State from before a
+	// change another had already stored, for the repeats to send.
 	e.lastState.Store(&st)
+	e.mu.RUnlock()
 	return st, true
 }
 
@@ -589,6 +593,26 @@ func (e *Engine) connected() []*peer {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// reconnecting returns the consoles whose connection ended after since and
+// that have none now. Most are coming back: of two consoles that dialled
+// each other, the one whose connection the other closed has none until the
+// other's is through. Without the link, none can.
+func (e *Engine) reconnecting(since time.Time) []string {
+	if !e.linkUp.Load() {
+		return nil
+	}
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	var out []string
+	for id, k := range e.net.known {
+		if !k.connected && k.lostAt.After(since) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -575,5 +576,53 @@ func TestJoinRecordsTheMaster(t *testing.T) {
 	}
 	if pres.Master != m.id || !slices.Contains(pres.With, m.id) {
 		t.Fatalf("%s's record of the show right after its launch: %+v, want master %s", b.id, pres, m.id)
+	}
+}
+
+// TestLaunchWhileReconnecting: a console launching just as its connection
+// to the active was replaced (two consoles that dialled each other keep one
+// connection; the console whose one was closed has none until the other's
+// is through) waits for the active to be back and joins it. It used to find
+// nobody connected, and create a second show next to the active's.
+func TestLaunchWhileReconnecting(t *testing.T) {
+	s := newSimNet(t, 17, 2)
+	a, b := s.cs[0], s.cs[1]
+	if err := s.launch(a, false); err != nil {
+		t.Fatal(err)
+	}
+	s.edit(a)
+	for round := 0; round < 5; round++ {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(b.e.connected()) == 0 { // back from the last round
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %s did not reconnect", round, b.id)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		for _, p := range b.e.connected() {
+			p.conn.Close()
+		}
+		for len(b.e.connected()) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %s's connection did not end", round, b.id)
+			}
+			runtime.Gosched() // a sleep could miss the moment it has none
+		}
+		if err := s.launch(b, false); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if st := b.e.Status(); st.Role != RoleBackup || st.ShowID != a.e.Status().ShowID {
+			t.Fatalf("round %d: %s launched as %s of show %s, want a backup of %s's show %s",
+				round, b.id, st.Role, st.ShowID, a.id, a.e.Status().ShowID)
+		}
+		s.edit(b)
+		if err := b.e.Logoff(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range s.acked {
+		if got, _, err := a.e.Get(k); err != nil || string(got) != v {
+			t.Errorf("acknowledged %s=%q is %q on the active (%v)", k, v, got, err)
+		}
 	}
 }
