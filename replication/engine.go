@@ -603,11 +603,11 @@ func (e *Engine) hearAfresh(ctx context.Context, show string) *peer {
 		select {
 		case <-e.clock.After(5 * time.Millisecond):
 		case <-deadline:
-			if p := e.activeFor(show); p != nil {
-				return p
+			p := e.activeFor(show)
+			if p == nil {
+				e.log.Warn("launching without a fresh word from every console", "show", show, "silent", silent, "waited", e.opts.PeerTimeout)
 			}
-			e.log.Warn("launching without a fresh word from every console", "show", show, "silent", silent, "waited", e.opts.PeerTimeout)
-			return nil
+			return p
 		case <-ctx.Done():
 			return nil
 		}

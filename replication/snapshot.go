@@ -280,7 +280,6 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 	var got uint64
 	received := make(map[string]bool) // every file begun; the current one is complete once the next begins
 	var left uint64
-	open := false
 	for {
 		m, err := next()
 		if err != nil {
@@ -303,11 +302,10 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			if err := w.create(filepath.Join(dir, m.Name), int64(m.Size)); err != nil {
 				return "", lin, err
 			}
-			open = true
 			received[m.Name] = true
 			left = m.Size
 		case *wire.SnapChunk:
-			if !open || uint64(len(m.Data)) > left {
+			if len(received) == 0 || uint64(len(m.Data)) > left {
 				return "", lin, errors.New("copy: data outside a file")
 			}
 			n := uint64(len(m.Data))
