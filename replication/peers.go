@@ -24,6 +24,9 @@ type peer struct {
 	conn   *wire.Conn
 	dialed bool   // this console opened the connection
 	addr   string // where it was dialed, or where it came from
+	// listen is where that console takes connections, as this one would
+	// dial it ("" when it cannot tell).
+	listen string
 	done   chan struct{}
 
 	mu      sync.Mutex
@@ -288,6 +291,9 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 				continue
 			}
 			if p := e.peerAt(addr); p != nil {
+				e.net.mu.Lock()
+				e.net.tried[addr] = true // as good as dialed: it is connected
+				e.net.mu.Unlock()
 				select {
 				case <-p.done:
 				case <-ctx.Done():
@@ -322,16 +328,39 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 	}()
 }
 
-// peerAt returns the connected peer dialed at addr.
+// peerAt returns the connected peer that listens at addr, whichever of
+// the two opened the connection. Dialing a console that is connected
+// already would replace the connection in use (both keep the one the
+// smaller ID opened), and with it end the follow or join running on it.
 func (e *Engine) peerAt(addr string) *peer {
 	e.net.mu.Lock()
 	defer e.net.mu.Unlock()
 	for _, p := range e.net.peers {
-		if p.dialed && p.addr == addr {
+		if p.listen == addr {
 			return p
 		}
 	}
 	return nil
+}
+
+// listenAddr is where the console behind a connection takes connections:
+// the address dialed, for one this console opened; else the address the
+// console announced, with the host the connection came from when it
+// listens on every interface.
+func listenAddr(dialed bool, addr, announced string) string {
+	if dialed {
+		return addr
+	}
+	host, port, err := net.SplitHostPort(announced)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if host, _, err = net.SplitHostPort(addr); err != nil {
+			return ""
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // connFailed logs a connection that did not get through, counting the ones
@@ -375,7 +404,7 @@ func (e *Engine) handshake(ctx context.Context, c *wire.Conn, dialed bool, addr 
 // smaller ID, so they agree without talking about it.
 func (e *Engine) addPeer(ctx context.Context, c *wire.Conn, h wire.Hello, dialed bool, addr string) bool {
 	p := &peer{
-		e: e, id: h.Console, conn: c, dialed: dialed, addr: addr,
+		e: e, id: h.Console, conn: c, dialed: dialed, addr: addr, listen: listenAddr(dialed, addr, h.Listen),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 		inbox:   make(chan wire.Msg, 16),
