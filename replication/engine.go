@@ -437,8 +437,10 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 		// The connection can be replaced under a join (two consoles that
 		// dialled each other keep one of the two, which at start-up can
 		// take a few rounds on a bigger network), or the active can go and
-		// a backup take over: look again, a few times.
-		if attempt == 5 || ctx.Err() != nil || errors.Is(err, ErrRefused) {
+		// a backup take over: look again, a few times. A refused join is
+		// one of these: the console seen as active no longer was when the
+		// join reached it.
+		if attempt == 5 || ctx.Err() != nil {
 			return err
 		}
 		e.log.Warn("join failed; looking for the active again", "show", show, "err", err)

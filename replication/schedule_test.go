@@ -628,3 +628,37 @@ func TestLaunchWhileReconnecting(t *testing.T) {
 		}
 	}
 }
+
+// TestLaunchJoinRefused: a console whose launch picks a console that is no
+// longer active (its State saying otherwise is on the way) is refused by
+// it, looks again and joins the real active. It used to give up: the
+// refusal was taken for a final one.
+func TestLaunchJoinRefused(t *testing.T) {
+	s := newSimNet(t, 23, 3)
+	a, b, c := s.cs[0], s.cs[1], s.cs[2]
+	if err := s.launch(a, false); err != nil {
+		t.Fatal(err)
+	}
+	s.edit(a)
+	deadline := time.Now().Add(10 * time.Second)
+	var pc *peer
+	for pc == nil || pc.State().Role != string(RoleOff) || b.e.activeFor(simShow) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not see %s active and %s off", b.id, a.id, c.id)
+		}
+		time.Sleep(time.Millisecond)
+		pc = b.e.peerAt(c.addr)
+	}
+	// What b would believe for a moment had c just been active, further
+	// ahead than a, and stepped down: c's next State puts it right.
+	pc.setState(wire.State{Console: c.id, Role: string(RoleActive), Show: simShow, Seq: 1000})
+	if got := b.e.activeFor(simShow); got != pc {
+		t.Fatalf("%s takes %v for the active, want %s", b.id, got, c.id)
+	}
+	if err := s.launch(b, false); err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	if st := b.e.Status(); st.Role != RoleBackup || st.Active != a.id {
+		t.Fatalf("%s is %s following %q, want a backup of %s", b.id, st.Role, st.Active, a.id)
+	}
+}
