@@ -16,6 +16,11 @@ import (
 // ErrNoActive: a backup's edit could not reach the active.
 var ErrNoActive = errors.New("no active server reachable for the show")
 
+// ErrOutcomeUnknown: an edit left this console, and the path broke before
+// its answer came back, so whether it was applied is not known. Setting or
+// deleting again is safe (both are idempotent). consolectl exits 4 on it.
+var ErrOutcomeUnknown = errors.New("outcome of the edit unknown")
+
 // follow joins p, the active of the show this console is logged on to, and
 // applies its stream until the connection or the session ends. joined is
 // called once the copy is complete (after a snapshot or the catch-up).
