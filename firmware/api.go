@@ -221,6 +221,10 @@ func (s *Service) status() StatusJSON {
 		Merges:      st.Merges,
 		WaitingFor:  st.WaitingFor,
 		Ack:         s.cfg.Ack,
+		Fence:       st.Fence,
+	}
+	if h := st.HandOver; h != nil {
+		out.HandOver = &HandOverJSON{Since: h.Since.UTC(), Seq: h.Seq, Waiting: h.Waiting}
 	}
 	for _, msg := range st.ProtocolFaults {
 		out.Faults = append(out.Faults, Fault{Kind: "protocol", Level: "blink", Message: msg})
@@ -483,6 +487,8 @@ func writeError(w http.ResponseWriter, err error) {
 		writeErrorKind(w, http.StatusConflict, "refused", err.Error())
 	case errors.Is(err, replication.ErrNotLoggedOn):
 		writeErrorKind(w, http.StatusPreconditionFailed, "not_logged_on", err.Error())
+	case errors.Is(err, replication.ErrOutcomeUnknown):
+		writeErrorKind(w, http.StatusGatewayTimeout, "outcome_unknown", err.Error())
 	case errors.Is(err, replication.ErrNoActive):
 		writeErrorKind(w, http.StatusServiceUnavailable, "no_active", err.Error())
 	case errors.Is(err, store.ErrDiskFull):

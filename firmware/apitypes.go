@@ -42,6 +42,20 @@ type StatusJSON struct {
 	// WaitingFor names the master console a launch waits for (rule 5).
 	WaitingFor string `json:"waiting_for,omitempty"`
 	Ack        string `json:"ack"` // the --ack mode
+	// Fence says why this active acknowledges an edit only once a backup
+	// holds it (it was paused, or lost its last backup, and has not yet
+	// heard every console afresh); absent when it does not.
+	Fence string `json:"fence,omitempty"`
+	// HandOver is a log-off waiting for a backup to hold every edit this
+	// console acknowledged.
+	HandOver *HandOverJSON `json:"hand_over,omitempty"`
+}
+
+// HandOverJSON is a log-off under way (see StatusJSON.HandOver).
+type HandOverJSON struct {
+	Since   time.Time `json:"since"`
+	Seq     uint64    `json:"seq"`     // the last edit: what a backup must hold
+	Waiting []string  `json:"waiting"` // the backups that do not hold it yet
 }
 
 // ArchiveJSON is one kept copy (`consolectl archives`).

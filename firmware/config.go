@@ -42,6 +42,10 @@ type Config struct {
 	// ProtocolVersion overrides the peer protocol version spoken, so tests
 	// can run a console that speaks another one. Not for production.
 	ProtocolVersion uint `yaml:"protocol-version"`
+	// LogRetain is how many of the newest edits a show's edit log keeps for
+	// catching backups up (store.Options.LogRetain; 0 is its default).
+	// Tests shorten it so that splits outlast it.
+	LogRetain uint64 `yaml:"log-retain"`
 }
 
 // Defaults returns the configuration used when neither flags nor file say otherwise.
@@ -93,6 +97,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&f.Ack, "ack", cfg.Ack, "acknowledge an edit once durable on: local (the active), one (and one backup), all (and every backup)")
 	fs.StringVar(&f.Discovery, "discovery", cfg.Discovery, "find peers by multicast beacons on: auto (the board's NIC), off, or a `NIC` name")
 	fs.UintVar(&f.ProtocolVersion, "protocol-version", 0, "peer protocol `version` to speak (testing only)")
+	fs.Uint64Var(&f.LogRetain, "log-retain", 0, "`edits` a show's edit log keeps for catching backups up (default 10000)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -140,6 +145,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			cfg.Discovery = f.Discovery
 		case "protocol-version":
 			cfg.ProtocolVersion = f.ProtocolVersion
+		case "log-retain":
+			cfg.LogRetain = f.LogRetain
 		}
 	})
 	if err := cfg.finish(); err != nil {

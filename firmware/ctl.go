@@ -21,6 +21,7 @@ const (
 	ExitError   = 1
 	ExitUsage   = 2
 	ExitRefused = 3
+	ExitUnknown = 4 // the outcome of an edit is unknown: making it again is safe
 )
 
 // DefaultSocket is the control socket of a console with the default --data.
@@ -137,6 +138,9 @@ func RunCtl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &ae) && ae.Refused():
 		fmt.Fprintf(stderr, "consolectl: %s\n", ae.Msg)
 		return ExitRefused
+	case errors.As(err, &ae) && ae.Kind == "outcome_unknown":
+		fmt.Fprintf(stderr, "consolectl: %s\n", ae.Msg)
+		return ExitUnknown
 	default:
 		fmt.Fprintf(stderr, "consolectl: %s\n", err)
 		return ExitError

@@ -92,7 +92,7 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if s.lock, err = lockData(cfg.Data); err != nil {
 		return nil, err
 	}
-	if s.store, err = store.Open(cfg.Data, store.Options{Logger: s.log}); err != nil {
+	if s.store, err = store.Open(cfg.Data, store.Options{Logger: s.log, LogRetain: cfg.LogRetain}); err != nil {
 		return nil, err
 	}
 	s.board = opts.Board

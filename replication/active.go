@@ -90,6 +90,8 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 		reason := fmt.Sprintf("%s is not active for show %q", e.id, j.Show)
 		return p.conn.Send(&wire.JoinReply{Mode: wire.JoinRefused, Reason: reason})
 	}
+	e.joinStarted(p)
+	defer e.joinEnded(p)
 	// Stop serving when this console logs off or hands over.
 	go func() {
 		select {
@@ -105,26 +107,27 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 	theirs := store.Lineage{ShowID: j.ShowID, Epochs: fromWireEpochs(j.Epochs), Seq: j.Seq}
 	mine := sh.Lineage()
 	cmp := Compare(theirs, mine)
-	if cmp.Relation == Diverged {
-		switch err := e.merge(ctx, p, sh, theirs, cmp.Common); {
-		case err == nil:
-			mine = sh.Lineage() // still diverged: the copy goes to the joiner, which archives its own
-		case errors.Is(err, errNoAdopt):
-			e.log.Warn("cannot merge the joiner's copy; sending ours (theirs is archived)", "peer", p.id, "err", err)
-		default:
-			return err
-		}
-	}
 	if cmp.Relation == BPrefix {
+		// The joiner's copy extends ours: take its edits as they are.
 		switch err := e.adopt(ctx, p, sh, theirs); {
 		case err == nil:
-			mine = sh.Lineage()
-			cmp = Compare(theirs, mine)
 		case errors.Is(err, errNoAdopt):
-			e.log.Warn("cannot take the joiner's newer edits; sending our copy (theirs is archived)", "peer", p.id, "err", err)
+			e.log.Info("the joiner's newer edits are no longer in its log; merging its copy instead", "peer", p.id, "err", err)
 		default:
 			return err
 		}
+		mine = sh.Lineage()
+		cmp = Compare(theirs, mine)
+	}
+	if cmp.Relation != Same && cmp.Relation != APrefix {
+		// The joiner holds changes ours lacks: take them before our copy
+		// replaces its own. A merge that fails fails the join (the joiner
+		// tries again); its copy is never replaced unmerged.
+		if err := e.merge(ctx, p, sh, theirs, cmp.Common); err != nil {
+			return err
+		}
+		mine = sh.Lineage()
+		cmp = Compare(theirs, mine)
 	}
 	mode := wire.JoinSnapshot
 	from := uint64(0)
@@ -150,6 +153,7 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 	}
 	e.acks.mu.Lock()
 	e.acks.links[p.id] = &backupLink{p: p, acked: from}
+	delete(e.acks.joining, p)
 	e.acks.mu.Unlock()
 	return e.stream(ctx, p, sh, from)
 }
@@ -312,6 +316,8 @@ func errKind(err error) string {
 		return "not_logged_on"
 	case errors.Is(err, store.ErrDiskFull):
 		return "disk_full"
+	case errors.Is(err, ErrOutcomeUnknown):
+		return "outcome_unknown"
 	case errors.Is(err, ErrNoActive):
 		return "no_active"
 	}
@@ -330,6 +336,8 @@ func kindErr(kind, msg string) error {
 		return fmt.Errorf("%w: %s", store.ErrDiskFull, msg)
 	case "no_active":
 		return remoteErr{msg, ErrNoActive}
+	case "outcome_unknown":
+		return remoteErr{msg, ErrOutcomeUnknown}
 	}
 	return errors.New(msg)
 }

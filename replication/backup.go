@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"consoled/replication/store"
 	"consoled/replication/wire"
@@ -81,15 +82,25 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	if !ok {
 		return fmt.Errorf("expected a join reply from %s, got %s", p.id, msgName(m))
 	}
-	if reply.Mode == wire.JoinAdopt {
-		// Our copy is newer: the active takes our edits, then answers again.
-		if err := sendNewer(p, sh, reply.Seq); err != nil {
-			return fmt.Errorf("sending our newer edits to %s: %w", p.id, err)
+	// The active may first take what our copy has and its lacks: our newer
+	// edits (adopt), then, or instead, our changes since the copies split
+	// (merge). Each ends with another reply.
+	for turns := 0; reply.Mode == wire.JoinAdopt || reply.Mode == wire.JoinMerge; turns++ {
+		if turns == 2 {
+			return fmt.Errorf("%s asked for our edits a third time", p.id)
+		}
+		if reply.Mode == wire.JoinAdopt {
+			err = sendNewer(p, sh, reply.Seq)
+		} else {
+			err = sendChanges(p, sh, reply.Seq)
+		}
+		if err != nil {
+			return fmt.Errorf("sending our edits to %s: %w", p.id, err)
 		}
 		if m, err = next(); err != nil {
 			return err
 		}
-		if reply, ok = m.(*wire.JoinReply); !ok || reply.Mode == wire.JoinAdopt {
+		if reply, ok = m.(*wire.JoinReply); !ok {
 			return fmt.Errorf("expected a join reply from %s after it took our edits, got %s", p.id, msgName(m))
 		}
 	}
@@ -126,6 +137,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	sh = e.show
 	e.role = RoleBackup
 	e.following = p
+	e.steppedFor = ""
 	e.mu.Unlock()
 	e.roleChanged()
 	caughtUp := sh.Lineage().Seq >= reply.Seq
@@ -231,7 +243,8 @@ func adoptEpochs(sh *store.Show, showID string, active []store.Epoch, seq uint64
 }
 
 // takeSnapshot receives the active's copy and switches it in. The old copy
-// is archived unless it is a strict prefix of the new one.
+// is archived unless it is a strict prefix of the new one; then whatever of
+// it the new copy does not hold is reported (checkArchived).
 func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine store.Lineage) error {
 	dir, lin, err := e.receiveSnapshot(ctx, p, show)
 	if err != nil {
@@ -247,7 +260,7 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 		e.log.Warn("closing the old copy", "err", err)
 	}
 	e.show = nil
-	ierr := e.st.Install(show, dir, o)
+	kept, ierr := e.st.Install(show, dir, o)
 	sh, err := e.st.OpenShow(show, true)
 	if err != nil {
 		e.role = RoleOff
@@ -257,7 +270,39 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 	if ierr != nil {
 		return ierr
 	}
+	if kept.Name != "" {
+		// Off the lock: it reads both copies whole.
+		common := Compare(mine, lin).Common
+		e.net.wg.Add(1)
+		go func() {
+			defer e.net.wg.Done()
+			e.checkArchived(sh, kept, common, p.id)
+		}()
+	}
 	return nil
+}
+
+// checkArchived looks for objects the archived copy changed after common
+// (the last seq it shared with the copy that replaced it) that the live
+// show does not hold as it did. The active merged in every change it did
+// not make itself, so these are the conflicts it won, or edits a merge
+// could not bring in: either way acknowledged edits that are not in the
+// live show. They are an ERROR, a merge report and a blinking FAULT.
+func (e *Engine) checkArchived(sh *store.Show, kept store.Archive, common uint64, active string) {
+	n, keys, err := sh.Unmatched(kept.Name, common, maxReportedKeys)
+	if err != nil {
+		if !errors.Is(err, store.ErrClosed) {
+			e.log.Error("cannot compare the archived copy with the live show", "archive", kept.Name, "err", err)
+		}
+		return
+	}
+	if n == 0 {
+		e.log.Info("the archived copy holds nothing the live show lacks", "archive", kept.Name, "common_seq", common)
+		return
+	}
+	e.log.Error("edits of this console's copy are not in the live show; they are kept in an archive",
+		"count", n, "archive", kept.Name, "active", active, "common_seq", common, "keys", strings.Join(keys, " "))
+	e.report(Merge{With: active, Time: e.clock.Now().UTC(), Common: common, Conflicts: keys, Unmatched: n, Archive: kept.Name})
 }
 
 // materialize replaces the placeholder the engine holds for show with the
@@ -314,16 +359,18 @@ func (e *Engine) forward(ctx context.Context, p *peer, ops []store.Op) (uint64, 
 	for i, o := range ops {
 		w[i] = wire.Op{Key: o.Key, Value: o.Value, Delete: o.Delete}
 	}
+	// From here on the edit may have reached the active: a broken path
+	// leaves its outcome unknown, not failed.
 	if err := p.conn.Send(&wire.Forward{ReqID: id, Ops: w}); err != nil {
-		return 0, fmt.Errorf("%w: sending to %s: %v", ErrNoActive, p.id, err)
+		return 0, fmt.Errorf("%w: sending to %s: %v", ErrOutcomeUnknown, p.id, err)
 	}
 	var r *wire.ForwardReply
 	select {
 	case r = <-ch:
 	case <-p.done:
-		return 0, fmt.Errorf("%w: connection to %s lost before it confirmed the edit", ErrNoActive, p.id)
+		return 0, fmt.Errorf("%w: connection to %s lost before it answered", ErrOutcomeUnknown, p.id)
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 	}
 	if r.Err != "" {
 		return 0, kindErr(r.ErrKind, r.Err)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,9 +88,14 @@ type Options struct {
 	// MasterGrace is how long a launch that finds no active waits for the
 	// show's master console (rule 5) to launch first; 0 does not wait.
 	MasterGrace time.Duration
-	// HandOverWait bounds how long a logging-off active waits for its
-	// backups to confirm its last edits. Default 500 ms.
+	// HandOverWait bounds how long a logging-off active waits for every
+	// live backup to confirm its last edits, once one holds them all.
+	// Default 500 ms.
 	HandOverWait time.Duration
+	// HandOverLimit bounds how long a logging-off active waits for any
+	// backup to hold every edit it acknowledged, a backup still taking a
+	// copy included (handover.go). Default 30 s.
+	HandOverLimit time.Duration
 	// FailoverWait is how long an edit made while the show has no reachable
 	// active waits for one (a failover in progress) before it fails.
 	// Default 5 s.
@@ -103,6 +109,13 @@ type Options struct {
 	// ProtocolVersion is spoken in the handshake. Default
 	// wire.ProtocolVersion; tests set others.
 	ProtocolVersion uint16
+
+	// Test seams, set by this package's tests only: every peer connection
+	// passes through wrapConn, and a full copy's sender waits copyDelay
+	// before it ends the copy (so that tests can act while one is under
+	// way).
+	wrapConn  func(net.Conn) net.Conn
+	copyDelay time.Duration
 }
 
 func (o *Options) defaults() {
@@ -126,6 +139,9 @@ func (o *Options) defaults() {
 	}
 	if o.HandOverWait <= 0 {
 		o.HandOverWait = 500 * time.Millisecond
+	}
+	if o.HandOverLimit <= 0 {
+		o.HandOverLimit = 30 * time.Second
 	}
 	if o.FailoverWait <= 0 {
 		o.FailoverWait = 5 * time.Second
@@ -166,6 +182,8 @@ type Engine struct {
 	syncing       bool
 	orphanSince   time.Time // when this backup last lost its active; zero while it has one
 	handingOver   bool      // the active is logging off: it takes no new edits
+	handOverState *HandOver // what the hand-over waits for, while it waits
+	steppedFor    string    // the active this console stepped down for, until it joined it (failover.go)
 	stale         bool      // the last launch was refused: the copy may be outdated
 	waitingFor    string    // a launch waits for this master console
 	merges        []Merge   // divergence merges not yet acknowledged
@@ -230,6 +248,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.linkUp.Store(true)
 	e.acks.links = map[string]*backupLink{}
+	e.acks.joining = map[*peer]bool{}
 	e.acks.mode = opts.Ack
 	e.acks.progress = make(chan struct{})
 	e.session, e.endSession = context.WithCancel(context.Background())
@@ -301,6 +320,15 @@ type ackSet struct {
 	// connected" no longer means "durable here is enough"; see stopAcks.
 	stopped  bool
 	progress chan struct{} // closed whenever a backup confirms more, or goes
+	// The fence (fence.go): while fencedAt is set, an edit is acknowledged
+	// only once a backup holds it. hadLive: some backup was live at the
+	// last release, so the next one with none lost the last.
+	fencedAt time.Time
+	fenceWhy string
+	hadLive  bool
+	// joining counts the backups whose join is being served and that are
+	// not streamed to yet (a copy on its way): a hand-over waits for them.
+	joining map[*peer]bool
 }
 
 func (e *Engine) seqChanged() <-chan struct{} {
@@ -525,6 +553,7 @@ func (e *Engine) goOffLocked() *store.Show {
 	e.syncing = false
 	e.handingOver = false
 	e.orphanSince = time.Time{}
+	e.steppedFor = ""
 	return sh
 }
 
@@ -657,9 +686,12 @@ func (e *Engine) waitForPeers(ctx context.Context) {
 
 // reconcileLoop runs reconcile (failover.go) at every change, and every
 // heartbeat for what no change announces.
+// It also watches for pauses: it runs at least every heartbeat, so a longer
+// gap between two turns means the process did not run (see notePause).
 func (e *Engine) reconcileLoop(ctx context.Context) {
 	t := e.clock.NewTicker(e.opts.Heartbeat)
 	defer t.Stop()
+	last := e.clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -667,6 +699,10 @@ func (e *Engine) reconcileLoop(ctx context.Context) {
 		case <-e.kickCh:
 		case <-t.Chan():
 		}
+		now := e.clock.Now()
+		e.notePause(now.Sub(last))
+		last = now
+		e.checkFence()
 		e.reconcile()
 	}
 }
@@ -687,8 +723,9 @@ func (e *Engine) logoffLocked(ctx context.Context) error {
 	sh, wasActive := e.show, e.role == RoleActive
 	e.handingOver = wasActive
 	e.mu.Unlock()
+	var unshared uint64
 	if wasActive {
-		e.handOver(ctx, sh)
+		unshared = e.handOver(ctx, sh)
 	}
 	e.mu.Lock()
 	name, lin := sh.Name(), sh.Lineage()
@@ -696,7 +733,7 @@ func (e *Engine) logoffLocked(ctx context.Context) error {
 	e.mu.Unlock()
 	// Leaving before closing the store: the successor need not wait for it.
 	e.announceOff()
-	if e.recordLeaving(name) {
+	if e.recordLeaving(name, unshared) {
 		// Rule 5's clean-up, by the last server out.
 		if cerr := sh.Compact(); cerr != nil {
 			e.log.Warn("compacting the master copy", "show", name, "err", cerr)
@@ -741,32 +778,57 @@ func (e *Engine) Submit(ctx context.Context, ops []store.Op) (uint64, error) {
 		}
 	}
 	// An edit made while the active goes waits for its successor: the
-	// operator keeps working through a failover. A retried edit may have
-	// reached the old active too; setting or deleting twice is harmless.
+	// operator keeps working through a failover. An edit whose outcome is
+	// unknown (it left, and the answer did not come back) is made again
+	// until one answer is definite: setting or deleting twice is harmless.
+	// If none is, the outcome stays unknown: it is never reported as not
+	// made, since it may be in the show.
+	e.mu.RLock()
+	var show string
+	if e.show != nil {
+		show = e.show.Name()
+	}
+	e.mu.RUnlock()
 	deadline := e.clock.Now().Add(e.opts.FailoverWait)
+	var unknown error
 	for {
 		wake := e.anyChange()
-		seq, err := e.submitOnce(ctx, ops)
-		if !errors.Is(err, ErrNoActive) || !e.clock.Now().Before(deadline) {
+		seq, err := e.submitOnce(ctx, ops, show)
+		if err == nil {
+			return seq, nil
+		}
+		if errors.Is(err, ErrOutcomeUnknown) {
+			unknown = err
+		}
+		again := errors.Is(err, ErrNoActive) || errors.Is(err, ErrOutcomeUnknown)
+		if !again || !e.clock.Now().Before(deadline) {
+			if unknown != nil && (again || errors.Is(err, ErrNotLoggedOn) || ctx.Err() != nil) {
+				return 0, fmt.Errorf("%w: %w (last try: %v)", ErrOutcomeUnknown, unknown, err)
+			}
 			return seq, err
 		}
 		select {
 		case <-wake:
 		case <-e.clock.After(20 * time.Millisecond):
 		case <-ctx.Done():
+			if unknown != nil {
+				return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, unknown)
+			}
 			return 0, err
 		}
 	}
 }
 
-func (e *Engine) submitOnce(ctx context.Context, ops []store.Op) (uint64, error) {
+// submitOnce makes one try at an edit of show: ordered here when this
+// console is its active, else forwarded to the active.
+func (e *Engine) submitOnce(ctx context.Context, ops []store.Op, show string) (uint64, error) {
 	e.mu.RLock()
 	role, p := e.role, e.following
-	var show string
-	if e.show != nil {
-		show = e.show.Name()
-	}
+	same := e.show != nil && e.show.Name() == show
 	e.mu.RUnlock()
+	if !same {
+		return 0, ErrNotLoggedOn
+	}
 	switch role {
 	case RoleActive:
 		return e.submitActive(ctx, ops)
@@ -809,12 +871,20 @@ func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, erro
 		}
 		return s.seq, nil
 	case <-ctx.Done():
-		return 0, fmt.Errorf("waiting for edits to be confirmed: %w", ctx.Err())
+		return 0, fmt.Errorf("%w: gave up waiting for the edit to be confirmed: %w", ErrOutcomeUnknown, ctx.Err())
 	}
 }
 
 func (e *Engine) errNotActive() error {
 	return fmt.Errorf("%w: %s is no longer active", ErrNoActive, e.id)
+}
+
+// errUnconfirmed fails an edit that is durable here but was not confirmed
+// by a backup as the ack mode asks when this console stopped being active:
+// it is in this copy, which merges it back into the show when it meets the
+// new active, but whether the show has it now is not known here.
+func (e *Engine) errUnconfirmed() error {
+	return fmt.Errorf("%w: %s stopped being active before a backup confirmed the edit", ErrOutcomeUnknown, e.id)
 }
 
 // Get reads one object of this console's copy.
@@ -874,6 +944,12 @@ type Status struct {
 	Merges         []Merge // divergence merges not yet acknowledged
 	WaitingFor     string  // a launch waits for this master console to launch first
 	ProtocolFaults []string
+	// Fence says why edits are acknowledged only once a backup holds them
+	// (fence.go); "" when durable here is enough with no live backup.
+	Fence string
+	// HandOver is the log-off under way, waiting for a backup to hold
+	// every acknowledged edit; nil when none waits.
+	HandOver *HandOver
 }
 
 // Status returns a snapshot.
@@ -896,10 +972,15 @@ func (e *Engine) Status() Status {
 	} else {
 		s.Peers = []Peer{}
 	}
+	s.Fence = e.fenceFor()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	s.Role = e.role
 	s.Stale = e.stale
+	if h := e.handOverState; h != nil {
+		c := *h
+		s.HandOver = &c
+	}
 	s.WaitingFor = e.waitingFor
 	s.Merges = slices.Clone(e.merges)
 	s.Syncing = e.syncing || e.role == RoleSyncing

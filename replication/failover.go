@@ -103,6 +103,9 @@ func (e *Engine) startFollow(sh *store.Show, p *peer) {
 // left without one.
 func (e *Engine) elect(sh *store.Show, role Role, since time.Time) {
 	now := e.clock.Now()
+	if e.waitForStepDownWinner(sh) {
+		return
+	}
 	if since.IsZero() {
 		since = now
 		e.mu.Lock()
@@ -183,6 +186,7 @@ func (e *Engine) stepDown(sh *store.Show, w *peer) {
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.role = RoleSyncing
 	e.orphanSince = e.clock.Now()
+	e.steppedFor = w.id
 	e.mu.Unlock()
 	e.closePipeline()
 	e.stopAcks()
@@ -193,6 +197,49 @@ func (e *Engine) stepDown(sh *store.Show, w *peer) {
 		"active", w.id, "their_seq", w.State().Seq, "our_seq", sh.Lineage().Seq)
 	e.roleChanged()
 	e.startFollow(sh, w)
+}
+
+// waitForStepDownWinner keeps a console that stepped down for another
+// from taking the show back while that one can be reached: its copy is
+// behind, and the edits it would take make the copies diverge further. It
+// joins again instead. Only once the winner has been out of reach for
+// TakeoverTimeout does the usual choice of a successor apply. It reports
+// whether elect is to wait.
+func (e *Engine) waitForStepDownWinner(sh *store.Show) bool {
+	e.mu.RLock()
+	id := e.steppedFor
+	e.mu.RUnlock()
+	if id == "" {
+		return false
+	}
+	if p := e.peer(id); p != nil {
+		if !p.servesShow(sh.Name()) {
+			// It is no longer the active (logged off, or stepped down in
+			// turn): the usual choice applies.
+			e.clearSteppedFor(id)
+			return false
+		}
+		e.startFollow(sh, p)
+		return true
+	}
+	e.net.mu.Lock()
+	k := e.net.known[id]
+	e.net.mu.Unlock()
+	if wait := e.opts.TakeoverTimeout - e.clock.Since(k.lostAt); e.linkUp.Load() && wait > 0 {
+		e.retryIn(min(wait, e.opts.Heartbeat))
+		return true
+	}
+	e.log.Info("the console this one stepped down for is out of reach", "console", id)
+	e.clearSteppedFor(id)
+	return false
+}
+
+func (e *Engine) clearSteppedFor(id string) {
+	e.mu.Lock()
+	if e.steppedFor == id {
+		e.steppedFor = ""
+	}
+	e.mu.Unlock()
 }
 
 // waitServing waits up to d for the joins being served to end. It looks
@@ -207,18 +254,6 @@ func (e *Engine) waitServing(d time.Duration) {
 		}
 		<-e.clock.After(5 * time.Millisecond)
 	}
-}
-
-// handOver ends this active's term before a log-off: no new edits, and
-// what is committed reaches the backups (within HandOverWait), so that the
-// successor holds all of it.
-func (e *Engine) handOver(ctx context.Context, sh *store.Show) {
-	e.closePipeline()
-	seq := sh.Lineage().Seq
-	if !e.waitBackups(ctx, seq, e.opts.HandOverWait) {
-		e.log.Warn("logging off before every backup confirmed the last edits", "seq", seq)
-	}
-	e.stopAcks()
 }
 
 // SetLink tells the engine the NIC's carrier changed. Without it this

@@ -192,7 +192,8 @@ func TestActiveStepsDownOnlyToOneFurtherAhead(t *testing.T) {
 }
 
 // An active that stops being one acknowledges only what a backup holds;
-// with no backup to wait for, "durable here" no longer counts.
+// with no backup to wait for, "durable here" no longer counts. The rest is
+// durable here but not confirmed: its outcome is unknown to the operator.
 func TestStopAcksFailsWhatNoBackupHolds(t *testing.T) {
 	for _, mode := range []AckMode{AckOne, AckAll} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -209,7 +210,7 @@ func TestStopAcksFailsWhatNoBackupHolds(t *testing.T) {
 			if !released(subs[0]) || subs[0].err != nil {
 				t.Fatalf("seq 3, held by both backups: released %v err %v", released(subs[0]), subs[0].err)
 			}
-			if !released(subs[1]) || !errors.Is(subs[1].err, ErrNoActive) {
+			if !released(subs[1]) || !errors.Is(subs[1].err, ErrOutcomeUnknown) {
 				t.Fatalf("seq 5, held by no backup: released %v err %v", released(subs[1]), subs[1].err)
 			}
 			// A commit that finishes after the stop is judged the same way,
@@ -218,7 +219,7 @@ func TestStopAcksFailsWhatNoBackupHolds(t *testing.T) {
 			e.dropBackup(p2)
 			late := waiting(6, clock.Now())
 			e.waitAcked([]*submission{late})
-			if !released(late) || !errors.Is(late.err, ErrNoActive) {
+			if !released(late) || !errors.Is(late.err, ErrOutcomeUnknown) {
 				t.Fatalf("seq 6 after the stop: released %v err %v", released(late), late.err)
 			}
 			// A new term as active starts clean.

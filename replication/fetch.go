@@ -120,7 +120,7 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 		if err := sh.Close(); err != nil {
 			return err
 		}
-		if err := e.st.Install(show, dir, e.installOptions(mine, lin, p.id)); err != nil {
+		if _, err := e.st.Install(show, dir, e.installOptions(mine, lin, p.id)); err != nil {
 			return err
 		}
 	default:

@@ -102,14 +102,17 @@ func (e *Engine) updatePresence(sh *store.Show) {
 // recordLeaving writes the record of a log-off; it reports whether this
 // console was the last server of the show, whose copy is then the master
 // copy.
-func (e *Engine) recordLeaving(show string) bool {
+//
+// unshared counts the edits this console acknowledged that no backup held
+// when it left (handover.go): the record keeps it for the next launch.
+func (e *Engine) recordLeaving(show string, unshared uint64) bool {
 	e.presMu.Lock()
 	defer e.presMu.Unlock()
 	prev := e.pres
 	if e.presShow != show {
 		prev = store.Presence{}
 	}
-	p := store.Presence{With: e.presenceNow(show, prev), Left: e.clock.Now().UTC(), Master: e.masterNow(show, prev)}
+	p := store.Presence{With: e.presenceNow(show, prev), Left: e.clock.Now().UTC(), Master: e.masterNow(show, prev), Unshared: unshared}
 	p.MasterCopy = len(p.With) == 0
 	if err := e.st.SetPresence(show, p); err != nil {
 		e.log.Error("cannot record the log-off", "show", show, "err", err)
@@ -161,6 +164,10 @@ func (e *Engine) checkStale(ctx context.Context, show string) error {
 		tried = append(tried, err.Error())
 	}
 	e.setStale(true)
+	if pres.Unshared > 0 {
+		// Refused or not, the operator must know the copy is not only old.
+		left += fmt.Sprintf(" holding %d edits no other console confirmed (they merge into the show when this console joins its active)", pres.Unshared)
+	}
 	if on := e.onShowWith(show); len(on) > 0 {
 		// They are on the show, following an active this console cannot
 		// reach (yet: links just plugged back take a moment to connect).

@@ -1,15 +1,22 @@
 package replication
 
-// Divergence merge: a joiner whose copy has edits the active lacks, and the
-// other way round (a split network, a forced stale launch). The objects the
-// joiner alone changed since the common point become edits of the active;
-// for objects both changed the active's version stays, and the joiner's copy
-// (with its versions) is archived when it is replaced. Nothing is dropped
-// silently: the merge is reported until an operator acknowledges it.
+// Merge: a joiner whose copy holds edits the active's lacks, other than a
+// plain extension of it (adopt.go): the two copies diverged after a common
+// point (a split network, a forced stale launch, an active that logged off
+// before a backup held its last edits), or they are two shows created under
+// one name. Every object records the seq of its last write (store
+// versions.go), so each side's changes since the common point are found
+// from the objects themselves, however long the split and however little of
+// the edit log is left. The joiner sends the state of every object it
+// changed since then; the active takes each one it did not change itself.
+// For an object both changed, the active's version stays and the key is
+// reported; the joiner keeps its copy, with its versions, as an archive when
+// the active's copy replaces it. Nothing is dropped silently: the merge is
+// reported until an operator acknowledges it.
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,98 +27,153 @@ import (
 	"consoled/replication/wire"
 )
 
-// Merge reports one divergence merge.
+// Merge reports one merge, on the active that took the other copy's changes,
+// or on the joiner whose replaced copy held objects the live show lacks.
 type Merge struct {
-	With      string    `json:"with"`      // the console whose copy was merged
+	With      string    `json:"with"`      // the other console
 	Time      time.Time `json:"time"`      //
-	Common    uint64    `json:"common"`    // the last seq both copies shared
+	Common    uint64    `json:"common"`    // the last seq both copies shared (0: two shows of one name)
 	Merged    int       `json:"merged"`    // objects taken from its copy
-	Conflicts []string  `json:"conflicts"` // objects both changed: ours kept, theirs archived on With
+	Conflicts []string  `json:"conflicts"` // objects both changed: the active's version kept, the other archived
+	// Unmatched counts the objects of this console's replaced copy that the
+	// live show does not hold as that copy did (conflicts the active won,
+	// and anything a merge could not bring in); Archive keeps them.
+	Unmatched int    `json:"unmatched,omitempty"`
+	Archive   string `json:"archive,omitempty"`
 }
 
-// mergeOpsLimit bounds one Append of merged objects.
-const mergeOpsLimit = 1024
+// maxReportedKeys bounds the keys one Merge lists.
+const maxReportedKeys = 100
 
-// merge takes into the active's copy the objects only p's copy changed
-// after common. Both logs must still reach back to common (else errNoAdopt:
-// the join goes on by archiving p's copy whole).
+// merge takes into the active's copy the objects p's copy changed after
+// common that this copy did not. Before it returns, the merged edits are
+// acknowledged as the operator's edits are (durable here and on the
+// backups the ack mode asks for): the joiner archives its copy as soon as
+// it gets ours, and from then on ours is the only live copy holding them.
 func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs store.Lineage, common uint64) error {
-	if !logHolds(sh, common) {
-		return errNoAdopt
-	}
 	mine := sh.Lineage()
-	e.log.Warn("joiner's copy diverged from ours; merging", "peer", p.id, "common_seq", common, "their_seq", theirs.Seq, "our_seq", mine.Seq)
-	end := p.expectReplies()
-	defer end()
-	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinAdopt, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: common}); err != nil {
+	e.log.Warn("the joiner's copy has changes ours lacks; merging", "peer", p.id,
+		"common_seq", common, "their_seq", theirs.Seq, "our_seq", mine.Seq, "same_show", theirs.ShowID == mine.ShowID)
+	defer p.expectReplies()()
+	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinMerge, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: common}); err != nil {
 		return err
 	}
-	// The last change of each object on their side, in seq order.
-	last := map[string]store.Op{}
-	got := uint64(0)
+	m := Merge{With: p.id, Common: common}
+	var last uint64
 	err := takeEdits(ctx, p, func(edits []wire.Edit) error {
-		for _, ed := range edits {
-			last[ed.Key] = store.Op{Key: ed.Key, Value: bytes.Clone(ed.Value), Delete: ed.Delete}
-			got = ed.Seq
+		e.mu.RLock()
+		active := e.role == RoleActive && e.show == sh
+		e.mu.RUnlock()
+		if !active {
+			return e.errNotActive()
+		}
+		vs := make([]store.Version, len(edits))
+		for i, ed := range edits {
+			vs[i] = store.Version{Key: ed.Key, Seq: ed.Seq, Deleted: ed.Delete, Value: ed.Value}
+		}
+		res, err := sh.MergeIn(vs, common)
+		if err != nil {
+			return err
+		}
+		if n := len(res.Edits); n > 0 {
+			last = res.Edits[n-1].Seq
+			if pl := e.pipelineFor(sh); pl != nil {
+				pl.forget() // the merged edits went past the pipeline: the streams read them from the log
+			}
+			e.bumpSeq()
+		}
+		m.Merged += len(res.Edits)
+		for _, k := range res.Conflicts {
+			if len(m.Conflicts) < maxReportedKeys {
+				m.Conflicts = append(m.Conflicts, k)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("taking the edits of %s: %w", p.id, err)
+		return fmt.Errorf("taking the changes of %s: %w", p.id, err)
 	}
-	if got < theirs.Seq {
-		return errNoAdopt // its log no longer reaches back to common
-	}
-
-	// Ours are read, and theirs written, with no edit ordered in between:
-	// an edit made here meanwhile must not be overwritten by theirs.
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.role != RoleActive || e.show != sh {
-		return e.errNotActive()
-	}
-	ours := map[string]bool{}
-	if err := sh.EditsSince(common, func(ed store.Edit) error { ours[ed.Key] = true; return nil }); err != nil {
-		return err
-	}
-	var ops []store.Op
-	var conflicts []string
-	for _, key := range slices.Sorted(maps.Keys(last)) {
-		if ours[key] {
-			if cur, found, _ := sh.Get(key); !sameOp(last[key], cur, found) {
-				conflicts = append(conflicts, key)
-			}
-			continue
+	if last > 0 {
+		if err := e.waitConfirmed(ctx, last); err != nil {
+			return fmt.Errorf("merged the changes of %s, but they are not confirmed: %w", p.id, err)
 		}
-		ops = append(ops, last[key])
 	}
-	merged := len(ops)
-	for len(ops) > 0 {
-		n := min(len(ops), mergeOpsLimit)
-		if _, err := sh.Append(ops[:n]); err != nil {
-			return fmt.Errorf("merging the edits of %s: %w", p.id, err)
-		}
-		ops = ops[n:]
-	}
-	if pl := e.pipelineFor(sh); pl != nil {
-		pl.forget() // the merged edits went past the pipeline
-	}
-	e.bumpSeq()
-	m := Merge{With: p.id, Time: e.clock.Now().UTC(), Common: common, Merged: merged, Conflicts: conflicts}
-	e.merges = append(e.merges, m)
-	e.log.Warn("merged a diverged copy", "peer", p.id, "common_seq", common, "merged", m.Merged,
-		"conflicts", len(conflicts), "conflicting", strings.Join(conflicts, " "))
-	e.notify()
+	m.Time = e.clock.Now().UTC()
+	e.report(m)
+	e.log.Warn("merged the joiner's copy", "peer", p.id, "common_seq", common, "merged", m.Merged,
+		"conflicts", len(m.Conflicts), "conflicting", strings.Join(m.Conflicts, " "))
 	return nil
 }
 
-// sameOp reports whether their change leaves the object as ours is: the
-// same value set on both sides, or deleted on both, is no conflict.
-func sameOp(theirs store.Op, cur []byte, found bool) bool {
-	if theirs.Delete {
-		return !found
+// waitConfirmed waits until the edits through seq are acknowledged as the
+// ack mode asks, as an operator's edit is.
+func (e *Engine) waitConfirmed(ctx context.Context, seq uint64) error {
+	s := &submission{seq: seq, at: e.clock.Now(), done: make(chan struct{})}
+	e.waitAcked([]*submission{s})
+	select {
+	case <-s.done:
+		return s.err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return found && bytes.Equal(theirs.Value, cur)
+}
+
+// report records a merge for the operator: it is listed in status and
+// FAULT blinks until consolectl ack.
+func (e *Engine) report(m Merge) {
+	e.mu.Lock()
+	e.merges = append(e.merges, m)
+	e.mu.Unlock()
+	e.notify()
+}
+
+// sendChanges is the joiner's side of a merge: the last state of every
+// object this copy set or deleted after seq, each key once, then an empty
+// Edits. The edit log gives them cheaply when it still reaches back to
+// seq; else they come from the objects, which record the seq of their last
+// write.
+func sendChanges(p *peer, sh *store.Show, seq uint64) error {
+	var batch []wire.Edit
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := p.conn.Send(&wire.Edits{Edits: batch})
+		batch, size = batch[:0], 0
+		return err
+	}
+	add := func(v store.Version) error {
+		batch = append(batch, wire.Edit{Seq: v.Seq, Key: v.Key, Value: v.Value, Delete: v.Deleted})
+		size += editSize(v.Key, v.Value)
+		if size >= maxBatchBytes || len(batch) >= wire.MaxItems {
+			return flush()
+		}
+		return nil
+	}
+	last := map[string]store.Version{}
+	err := sh.EditsSince(seq, func(ed store.Edit) error {
+		last[ed.Key] = store.Version{Key: ed.Key, Seq: ed.Seq, Deleted: ed.Delete, Value: ed.Value}
+		return nil
+	})
+	switch {
+	case err == nil:
+		for _, k := range slices.Sorted(maps.Keys(last)) {
+			if err := add(last[k]); err != nil {
+				return err
+			}
+		}
+	case errors.Is(err, store.ErrLogTruncated):
+		if err := sh.ChangesSince(seq, add); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return p.conn.Send(&wire.Edits{})
 }
 
 // Merges returns the merges not yet acknowledged.

@@ -252,6 +252,9 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 			nc.Close() // an island takes no peers
 			continue
 		}
+		if e.opts.wrapConn != nil {
+			nc = e.opts.wrapConn(nc)
+		}
 		e.net.wg.Add(1)
 		go func() {
 			defer e.net.wg.Done()
@@ -302,7 +305,7 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 				continue
 			}
 			dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			c, err := wire.Dial(dctx, addr, e.net.tls.Client())
+			c, err := e.dialPeer(dctx, addr)
 			cancel()
 			kept := false
 			if err == nil {
@@ -326,6 +329,19 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 			backoff = min(2*backoff, 2*time.Second)
 		}
 	}()
+}
+
+// dialPeer connects to the console at addr and runs the TLS handshake.
+func (e *Engine) dialPeer(ctx context.Context, addr string) (*wire.Conn, error) {
+	if e.opts.wrapConn == nil {
+		return wire.Dial(ctx, addr, e.net.tls.Client())
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("wire: connecting to peer %s: %w", addr, err)
+	}
+	return wire.Client(ctx, e.opts.wrapConn(nc), e.net.tls.Client())
 }
 
 // peerAt returns the connected peer that listens at addr, whichever of

@@ -36,8 +36,8 @@ func TestListenAddr(t *testing.T) {
 func TestPeerAtInbound(t *testing.T) {
 	s := newSimNet(t, 19, 0)
 	dir := t.TempDir()
-	a := &simConsole{id: "desk-1", dir: filepath.Join(dir, "1"), addr: freePort(t)}
-	b := &simConsole{id: "desk-2", dir: filepath.Join(dir, "2"), addr: freePort(t)}
+	a := &simConsole{id: "desk-1", dir: filepath.Join(dir, "1"), addr: freePort(t), gate: newGate()}
+	b := &simConsole{id: "desk-2", dir: filepath.Join(dir, "2"), addr: freePort(t), gate: newGate()}
 	b.peers = []string{a.addr}
 	s.cs = []*simConsole{a, b}
 	s.start(a)

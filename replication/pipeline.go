@@ -5,7 +5,6 @@ package replication
 // its edits are acknowledged as the ack mode asks.
 
 import (
-	"context"
 	"errors"
 	"math"
 	"sync"
@@ -26,9 +25,12 @@ type submission struct {
 
 // ackedThroughLocked is the seq through which every durable edit is
 // acknowledged as the ack mode asks, given what the live backups confirmed.
+// With no live backup, durable here is enough, unless the fence is closed
+// (fence.go): then only what a backup holds is.
 func (e *Engine) ackedThroughLocked() uint64 {
 	a := &e.acks
-	if a.mode == AckLocal {
+	fenced := !a.fencedAt.IsZero()
+	if a.mode == AckLocal && !fenced {
 		return math.MaxUint64
 	}
 	live := 0
@@ -41,12 +43,14 @@ func (e *Engine) ackedThroughLocked() uint64 {
 		lo, hi = min(lo, l.acked), max(hi, l.acked)
 	}
 	switch {
+	case live == 0 && fenced:
+		return e.confirmedThroughLocked()
 	case live == 0:
 		return math.MaxUint64 // no backup to wait for: durable here is enough
-	case a.mode == AckOne:
-		return hi
+	case a.mode == AckAll:
+		return lo
 	}
-	return lo
+	return hi
 }
 
 // confirmedThroughLocked is the seq through which the backups themselves
@@ -70,10 +74,20 @@ func (e *Engine) confirmedThroughLocked() uint64 {
 }
 
 // releaseLocked acknowledges the waiting submissions the backups now cover.
+// It is called at every change of the backups, so it is also where the
+// loss of the last live one closes the fence.
 func (e *Engine) releaseLocked() {
 	a := &e.acks
 	close(a.progress)
 	a.progress = make(chan struct{})
+	live := false
+	for _, l := range a.links {
+		live = live || l.live
+	}
+	if a.hadLive && !live {
+		e.closeFenceLocked("lost its last live backup")
+	}
+	a.hadLive = live
 	if len(a.waiting) == 0 {
 		return
 	}
@@ -87,7 +101,7 @@ func (e *Engine) releaseLocked() {
 		case s.seq <= through:
 			close(s.done)
 		case a.stopped:
-			s.err = e.errNotActive()
+			s.err = e.errUnconfirmed()
 			close(s.done)
 		default:
 			kept = append(kept, s)
@@ -103,6 +117,7 @@ func (e *Engine) startAcks() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.stopped = false
+	a.fencedAt, a.fenceWhy, a.hadLive = time.Time{}, "", false
 }
 
 // stopAcks ends this console's acknowledgements as active: what a backup
@@ -118,34 +133,6 @@ func (e *Engine) stopAcks() {
 	if a.watchdog != nil {
 		a.watchdog.Stop()
 		a.watchdog = nil
-	}
-}
-
-// waitBackups waits up to d until every live backup confirmed seq, and
-// reports whether they did.
-func (e *Engine) waitBackups(ctx context.Context, seq uint64, d time.Duration) bool {
-	a := &e.acks
-	timeout := e.clock.After(d)
-	for {
-		a.mu.Lock()
-		done := true
-		for _, l := range a.links {
-			if l.live && l.acked < seq {
-				done = false
-			}
-		}
-		progress := a.progress
-		a.mu.Unlock()
-		if done {
-			return true
-		}
-		select {
-		case <-progress:
-		case <-timeout:
-			return false
-		case <-ctx.Done():
-			return false
-		}
 	}
 }
 

@@ -97,12 +97,27 @@ func TestAcksReleaseExactlyWhatTheModeAsks(t *testing.T) {
 					t.Errorf("seq %d acknowledged: %v, want %v", s.seq, released(s), tc.want[i])
 				}
 			}
-			// Dropping the backups leaves only local durability to wait for.
+			// Losing the last live backup closes the fence (fence.go): what
+			// no backup confirmed waits for the consoles to be heard afresh,
+			// instead of counting as acknowledged by this disk alone.
 			e.dropBackup(p1)
 			e.dropBackup(p2)
+			for i, s := range subs {
+				if released(s) != tc.want[i] {
+					t.Errorf("seq %d acknowledged with the fence closed: %v, want %v", s.seq, released(s), tc.want[i])
+				}
+			}
+			if e.fenceFor() == "" {
+				t.Fatal("the fence did not close when the last live backup went")
+			}
+			// Opened, local durability is enough again.
+			e.acks.mu.Lock()
+			e.acks.fencedAt = time.Time{}
+			e.releaseLocked()
+			e.acks.mu.Unlock()
 			for _, s := range subs {
 				if !released(s) {
-					t.Errorf("seq %d still waits with no backup connected", s.seq)
+					t.Errorf("seq %d still waits with no backup connected and the fence open", s.seq)
 				}
 			}
 		})

@@ -106,6 +106,13 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	if err := e.sendFiles(ctx, p, rest, sent); err != nil {
 		return 0, err
 	}
+	if d := e.opts.copyDelay; d > 0 {
+		select {
+		case <-e.clock.After(d):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 	// The transport is authenticated encryption and Pebble checksums every
 	// block it reads, so the end carries no digest of its own.
 	lin := ckpt.lin

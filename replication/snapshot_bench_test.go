@@ -183,7 +183,7 @@ func TestSnapshotTiming(t *testing.T) {
 				size += fi.Size()
 			}
 		}
-		if err := dst.Install("bench", dir, store.InstallOptions{}); err != nil {
+		if _, err := dst.Install("bench", dir, store.InstallOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		t2 := time.Now()

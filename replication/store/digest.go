@@ -93,7 +93,7 @@ func (sh *Show) Len() (int, error) {
 }
 
 // scanObjects calls fn with each object's key (without the "o/" prefix) and
-// value, valid only during the call.
+// value, valid only during the call; deleted objects are skipped.
 func scanObjects(r pebble.Reader, fn func(k, v []byte) error) error {
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: objLower, UpperBound: objUpper})
 	if err != nil {
@@ -101,11 +101,19 @@ func scanObjects(r pebble.Reader, fn func(k, v []byte) error) error {
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
+		rec, err := it.ValueAndErr()
 		if err != nil {
 			return fmt.Errorf("store: read object %q: %w", it.Key(), err)
 		}
-		if err := fn(it.Key()[len(objLower):], v); err != nil {
+		key := it.Key()[len(objLower):]
+		deleted, _, v, err := decodeObjRecord(rec)
+		if err != nil {
+			return fmt.Errorf("store: object %q: %w", key, err)
+		}
+		if deleted {
+			continue
+		}
+		if err := fn(key, v); err != nil {
 			return err
 		}
 	}

@@ -127,7 +127,7 @@ func TestCheckpointHoldsNoWAL(t *testing.T) {
 			t.Fatalf("checkpoint holds WAL %s", n)
 		}
 	}
-	if err := backup.Install("demo", in, InstallOptions{}); err != nil {
+	if _, err := backup.Install("demo", in, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sh, err := backup.OpenShow("demo", false)

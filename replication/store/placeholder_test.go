@@ -47,12 +47,12 @@ func TestPlaceholder(t *testing.T) {
 
 	// The join's copy goes in once the placeholder is closed.
 	in, _ := copyShow(t, active, s)
-	if err := s.Install("demo", in, InstallOptions{}); err == nil {
+	if _, err := s.Install("demo", in, InstallOptions{}); err == nil {
 		t.Fatal("install while the placeholder is open")
 	}
 	in, _ = copyShow(t, active, s)
 	ph.Close()
-	if err := s.Install("demo", in, InstallOptions{}); err != nil {
+	if _, err := s.Install("demo", in, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.OpenPlaceholder("demo") // a copy is here now: the show itself

@@ -30,6 +30,10 @@ type Presence struct {
 	// Master is the designated master console (--master) last seen on the
 	// show; a launch waits a grace period for it (rule 5).
 	Master string `json:"master,omitempty"`
+	// Unshared counts edits this copy holds that no other console confirmed
+	// when it logged off (the hand-over gave up waiting): the show lacks
+	// them until this copy joins its active, which merges them in.
+	Unshared uint64 `json:"unshared,omitempty"`
 }
 
 // Outdated reports whether the copy may be outdated: others carried on.
@@ -37,7 +41,7 @@ func (p Presence) Outdated() bool { return len(p.With) > 0 }
 
 // Equal compares two records.
 func (p Presence) Equal(o Presence) bool {
-	return slices.Equal(p.With, o.With) && p.Left.Equal(o.Left) && p.MasterCopy == o.MasterCopy && p.Master == o.Master
+	return slices.Equal(p.With, o.With) && p.Left.Equal(o.Left) && p.MasterCopy == o.MasterCopy && p.Master == o.Master && p.Unshared == o.Unshared
 }
 
 func (s *Store) presencePath(show string) string {

@@ -276,8 +276,9 @@ type InstallOptions struct {
 }
 
 // Install makes the complete copy in dir (from IncomingDir, every file
-// synced) the live copy of show name. The show must not be open.
-func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
+// synced) the live copy of show name, and returns the archive the old copy
+// went to (zero when it was not archived). The show must not be open.
+func (s *Store) Install(name, dir string, o InstallOptions) (kept Archive, err error) {
 	defer func() {
 		if err != nil {
 			os.RemoveAll(dir)
@@ -285,17 +286,17 @@ func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
 		}
 	}()
 	if err := s.enter(); err != nil {
-		return err
+		return kept, err
 	}
 	defer s.leave()
 	if filepath.Dir(dir) != filepath.Join(s.dir, "shows") || !strings.HasPrefix(filepath.Base(dir), incomingPrefix+name+"-") {
-		return fmt.Errorf("%s is not an incoming directory of this store", dir)
+		return kept, fmt.Errorf("%s is not an incoming directory of this store", dir)
 	}
 	s.mu.Lock()
 	open := s.shows[name] != nil
 	s.mu.Unlock()
 	if open {
-		return errors.New("the show is open; close it first")
+		return kept, errors.New("the show is open; close it first")
 	}
 	// Check the copy is a whole show before anything moves. Read-only: the
 	// check must not write (a writable open replays and flushes the WAL,
@@ -304,54 +305,57 @@ func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
 	vo.ReadOnly = true
 	db, err := pebble.Open(dir, vo)
 	if err != nil {
-		return fmt.Errorf("incoming copy: %w", err)
+		return kept, fmt.Errorf("incoming copy: %w", err)
 	}
 	lin, err := loadLineage(db)
+	if err == nil {
+		err = requireFormat(db)
+	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("incoming copy: %w", err)
+		return kept, fmt.Errorf("incoming copy: %w", err)
 	}
 	// The files are synced already (the caller's part: receiving writes
 	// and syncs each while the next arrives, and a Pebble checkpoint syncs
 	// what it writes); syncing them again costs a device flush each. What
 	// must still be made durable before the rename is their names.
 	if err := syncDir(dir); err != nil {
-		return err
+		return kept, err
 	}
 	ready := s.showDir(readyPrefix + name + "-" + randomHex(4))
 	if err := os.Rename(dir, ready); err != nil {
-		return err
+		return kept, err
 	}
 	showsDir := filepath.Join(s.dir, "shows")
 	if err := syncDir(showsDir); err != nil {
-		return err
+		return kept, err
 	}
 	live := s.showDir(name)
 	if _, err := os.Stat(live); err == nil {
 		if o.Archive {
-			if _, err := s.archive(name, live, o.Why, o.Console); err != nil {
+			if kept, err = s.archive(name, live, o.Why, o.Console); err != nil {
 				os.RemoveAll(ready)
-				return err
+				return kept, err
 			}
 		} else {
 			old := s.showDir(oldPrefix + name + "-" + randomHex(4))
 			if err := os.Rename(live, old); err != nil {
 				os.RemoveAll(ready)
-				return err
+				return kept, err
 			}
 			defer os.RemoveAll(old)
 		}
 	}
 	if err := os.Rename(ready, live); err != nil {
-		return err
+		return kept, err
 	}
 	if err := syncDir(showsDir); err != nil {
-		return err
+		return kept, err
 	}
 	s.log.Info("store: installed a new copy", "show", name, "seq", lin.Seq, "archived_old", o.Archive)
-	return nil
+	return kept, nil
 }
 
 // archive moves the copy at dir into DIR/archives with its description.

@@ -42,7 +42,7 @@ func TestInstallReplacesAndArchives(t *testing.T) {
 	if lin.Seq != 2 || lin.ShowID != active.Lineage().ShowID {
 		t.Fatalf("checkpoint lineage %+v", lin)
 	}
-	if err := backup.Install("demo", in, InstallOptions{Archive: true, Why: "replaced by the active's copy", Console: "desk-2"}); err != nil {
+	if _, err := backup.Install("demo", in, InstallOptions{Archive: true, Why: "replaced by the active's copy", Console: "desk-2"}); err != nil {
 		t.Fatal(err)
 	}
 	sh, err := backup.OpenShow("demo", false)
@@ -77,18 +77,18 @@ func TestInstallRefusesBadInput(t *testing.T) {
 	backup := openStore(t, t.TempDir(), Options{})
 	live, _ := backup.OpenShow("demo", true)
 	in, _ := copyShow(t, active, backup)
-	if err := backup.Install("demo", in, InstallOptions{}); err == nil || !strings.Contains(err.Error(), "open") {
+	if _, err := backup.Install("demo", in, InstallOptions{}); err == nil || !strings.Contains(err.Error(), "open") {
 		t.Fatalf("install over an open show: %v", err)
 	}
 	live.Close()
-	if err := backup.Install("demo", t.TempDir(), InstallOptions{}); err == nil {
+	if _, err := backup.Install("demo", t.TempDir(), InstallOptions{}); err == nil {
 		t.Fatal("install from a foreign directory accepted")
 	}
 	// A half-received copy (not a Pebble DB) is refused and the old copy stays.
 	in, _ = backup.IncomingDir("demo")
 	os.MkdirAll(in, 0o750)
 	os.WriteFile(filepath.Join(in, "MANIFEST-000001"), []byte("torn"), 0o640)
-	if err := backup.Install("demo", in, InstallOptions{}); err == nil {
+	if _, err := backup.Install("demo", in, InstallOptions{}); err == nil {
 		t.Fatal("torn copy installed")
 	}
 	if _, err := backup.OpenShow("demo", false); err != nil {
@@ -149,7 +149,7 @@ func TestInstallAfterClose(t *testing.T) {
 	backup := openStore(t, dir, Options{})
 	in, _ := copyShow(t, active, backup)
 	backup.Close()
-	if err := backup.Install("demo", in, InstallOptions{}); !errors.Is(err, ErrClosed) {
+	if _, err := backup.Install("demo", in, InstallOptions{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("install into a closed store: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "shows", "demo")); !errors.Is(err, os.ErrNotExist) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -110,4 +111,35 @@ func copyFileSynced(from, to string) error {
 		err = cerr
 	}
 	return err
+}
+
+// ReadArchive calls fn with every object of the archive, in key order,
+// without restoring it. fn may keep the Object.
+func (s *Store) ReadArchive(archive string, fn func(Object) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if ValidateShowName(archive) != nil {
+		return fmt.Errorf("store: read archive %s: %w", archive, ErrNoArchive)
+	}
+	dir := filepath.Join(s.dir, "archives", archive)
+	if _, err := os.Stat(filepath.Join(dir, archiveMeta)); err != nil {
+		return fmt.Errorf("store: read archive %s: %w", archive, err)
+	}
+	o := s.pebbleOptions(archive, true)
+	o.ReadOnly = true
+	s.archiveMu.Lock()
+	defer s.archiveMu.Unlock()
+	db, err := pebble.Open(dir, o)
+	if err != nil {
+		return fmt.Errorf("store: read archive %s: %w", archive, err)
+	}
+	defer db.Close()
+	if err := checkFormatReadOnly(db); err != nil {
+		return fmt.Errorf("store: read archive %s: %w", archive, err)
+	}
+	return scanObjects(db, func(k, v []byte) error {
+		return fn(Object{Key: string(k), Value: slices.Clone(v)})
+	})
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,6 +75,9 @@ func openShow(s *Store, name, dir string) (*Show, error) {
 		return nil, fmt.Errorf("store: open show %s: %w", name, err)
 	}
 	lin, err := loadLineage(db)
+	if err == nil {
+		err = checkFormat(db, lin)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open show %s: %w", name, err)
@@ -157,9 +159,9 @@ func (sh *Show) AppendThen(ops []Op, ordered func([]Edit)) ([]Edit, error) {
 		return nil, nil
 	}
 	edits := make([]Edit, len(ops))
-	err := sh.commit(ops, func(lin *Lineage) error {
+	return sh.commit(ops, func(lin *Lineage, _ pebble.Reader) ([]Edit, error) {
 		if len(lin.Epochs) == 0 {
-			return fmt.Errorf("store: show %s: no epoch to stamp edits with (StartEpoch first)", sh.name)
+			return nil, fmt.Errorf("store: show %s: no epoch to stamp edits with (StartEpoch first)", sh.name)
 		}
 		epoch := lin.Epochs[len(lin.Epochs)-1].ID
 		for i, op := range ops {
@@ -168,12 +170,8 @@ func (sh *Show) AppendThen(ops []Op, ordered func([]Edit)) ([]Edit, error) {
 			}
 			edits[i] = Edit{Seq: lin.Seq + 1 + uint64(i), Epoch: epoch, Op: op}
 		}
-		return nil
-	}, edits, ordered)
-	if err != nil {
-		return nil, err
-	}
-	return edits, nil
+		return edits, nil
+	}, ordered)
 }
 
 // Apply records edits ordered elsewhere (a backup applying the active's
@@ -197,17 +195,17 @@ func (sh *Show) Apply(edits []Edit) error {
 		ops[i] = e.Op
 	}
 	own := make([]Edit, len(edits))
-	return sh.commit(ops, func(lin *Lineage) error {
+	_, err := sh.commit(ops, func(lin *Lineage, _ pebble.Reader) ([]Edit, error) {
 		for i, e := range edits {
 			if want := lin.Seq + 1 + uint64(i); e.Seq != want {
-				return fmt.Errorf("store: show %s: edit seq out of order: expected %d, got %d", sh.name, want, e.Seq)
+				return nil, fmt.Errorf("store: show %s: edit seq out of order: expected %d, got %d", sh.name, want, e.Seq)
 			}
 			cur := ""
 			if len(lin.Epochs) > 0 {
 				cur = lin.Epochs[len(lin.Epochs)-1].ID
 			}
 			if e.Epoch != cur {
-				return fmt.Errorf("store: show %s: edit %d is in epoch %q but the current epoch is %q (StartEpoch or SetLineage first)",
+				return nil, fmt.Errorf("store: show %s: edit %d is in epoch %q but the current epoch is %q (StartEpoch or SetLineage first)",
 					sh.name, e.Seq, e.Epoch, cur)
 			}
 			own[i] = e
@@ -215,38 +213,42 @@ func (sh *Show) Apply(edits []Edit) error {
 				own[i].Value = nil
 			}
 		}
-		return nil
-	}, own, nil)
+		return own, nil
+	}, nil)
+	return err
 }
 
-// commit writes edits as one synced batch. stamp runs under the write lock
-// with the current lineage and fills in edits (seqs, epochs) or refuses;
-// ordered, if not nil, gets them once applied, before the fsync is waited for.
-func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit, ordered func([]Edit)) error {
+// commit writes edits as one synced batch and returns them. stamp runs under
+// the write lock with the current lineage and a reader of the show as it is
+// at that point, and returns the edits to write (seqs and epochs filled in;
+// none is fine) or refuses; ordered, if not nil, gets them once applied,
+// before the fsync is waited for. ops bound the disk space reserved.
+func (sh *Show) commit(ops []Op, stamp func(lin *Lineage, r pebble.Reader) ([]Edit, error), ordered func([]Edit)) ([]Edit, error) {
 	size := uint64(0)
 	for _, op := range ops {
 		// The bytes land twice (WAL, then sstable) plus the log entry.
 		size += 3*uint64(len(op.Key)+len(op.Value)) + 64
 	}
 	if err := sh.st.disk.reserve(size); err != nil {
-		return fmt.Errorf("store: show %s: %w", sh.name, err)
+		return nil, fmt.Errorf("store: show %s: %w", sh.name, err)
 	}
 	if err := sh.enter(); err != nil {
-		return err
+		return nil, err
 	}
 	defer sh.leave()
 
 	if sh.placeholder {
-		return fmt.Errorf("store: show %s: %w", sh.name, ErrPlaceholder)
+		return nil, fmt.Errorf("store: show %s: %w", sh.name, ErrPlaceholder)
 	}
 	sh.wmu.Lock()
 	if sh.failed != nil {
 		sh.wmu.Unlock()
-		return fmt.Errorf("store: show %s: refusing writes after a failed write (reopen the show): %w", sh.name, sh.failed)
+		return nil, fmt.Errorf("store: show %s: refusing writes after a failed write (reopen the show): %w", sh.name, sh.failed)
 	}
-	if err := stamp(&sh.lin); err != nil {
+	edits, err := stamp(&sh.lin, sh.db)
+	if err != nil || len(edits) == 0 {
 		sh.wmu.Unlock()
-		return err
+		return nil, err
 	}
 	b := sh.db.NewBatch()
 	defer b.Close()
@@ -260,7 +262,7 @@ func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit, o
 	}
 	if err := sh.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		sh.wmu.Unlock()
-		return fmt.Errorf("store: show %s: write edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
+		return nil, fmt.Errorf("store: show %s: write edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
 	}
 	if trimTo > 0 {
 		sh.logTrimmed = trimTo
@@ -282,12 +284,13 @@ func (sh *Show) commit(ops []Op, stamp func(lin *Lineage) error, edits []Edit, o
 		}
 		sh.wmu.Unlock()
 		sh.st.log.Error("store: sync failed; show refuses writes until reopened", "show", sh.name, "err", err)
-		return fmt.Errorf("store: show %s: sync edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
+		return nil, fmt.Errorf("store: show %s: sync edits %d..%d: %w", sh.name, edits[0].Seq, last, err)
 	}
-	return nil
+	return edits, nil
 }
 
-// fillBatch adds edits' log entries and objects to b. Called under wmu.
+// fillBatch adds edits' log entries and object records to b. Called under
+// wmu.
 //
 // The memtable inserts a batch's keys in batch order, and its skiplist
 // search starts from where the last insert landed when the next key is
@@ -311,13 +314,8 @@ func (sh *Show) fillBatch(b *pebble.Batch, edits []Edit) {
 	}
 	slices.SortStableFunc(order, func(a, b *Edit) int { return strings.Compare(a.Key, b.Key) })
 	for _, e := range order {
-		var op *pebble.DeferredBatchOp
-		if e.Delete {
-			op = b.DeleteDeferred(len(objLower) + len(e.Key))
-		} else {
-			op = b.SetDeferred(len(objLower)+len(e.Key), len(e.Value))
-			copy(op.Value, e.Value)
-		}
+		op := b.SetDeferred(len(objLower)+len(e.Key), objRecordLen(e.Delete, e.Seq, len(e.Value)))
+		putObjRecord(op.Value, e.Delete, e.Seq, e.Value)
 		copy(op.Key[copy(op.Key, objLower):], e.Key)
 		op.Finish()
 	}
@@ -336,17 +334,12 @@ func (sh *Show) Get(key string) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	defer sh.leave()
-	v, closer, err := sh.db.Get(objKey(key))
-	if errors.Is(err, pebble.ErrNotFound) {
+	v, found, err := readVersion(sh.db, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: show %s: %w", sh.name, err)
+	}
+	if !found || v.Deleted {
 		return nil, false, nil
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("store: show %s: get %q: %w", sh.name, key, err)
-	}
-	v = slices.Clone(v)
-	if v == nil {
-		v = []byte{}
-	}
-	closer.Close()
-	return v, true, nil
+	return v.Value, true, nil
 }

@@ -104,6 +104,9 @@ type Store struct {
 	// Install and Restore open Pebble DBs (on the shared cache) outside mu;
 	// Close waits for them. Counted under mu, with closed false.
 	ops sync.WaitGroup
+	// archiveMu lets one reader open an archive at a time: Pebble locks a
+	// directory even when it opens it read-only.
+	archiveMu sync.Mutex
 }
 
 // enter counts a call that uses the store outside mu, or fails once the
@@ -259,6 +262,7 @@ func writeEmpty(db *pebble.DB, o *pebble.WriteOptions) (Lineage, error) {
 	defer b.Close()
 	b.Set(keyLineage, encodeLineage(lin), nil)
 	b.Set(keySeq, encodeSeq(0), nil)
+	b.Set(keyFormat, []byte{formatVersion}, nil)
 	return lin, b.Commit(o)
 }
 

@@ -7,7 +7,7 @@ import (
 // ProtocolVersion is the version of the messages below. Bump it whenever an
 // encoding changes; the handshake refuses a peer whose version is not
 // Compatible, so encodings need no per-message versioning.
-const ProtocolVersion uint16 = 3
+const ProtocolVersion uint16 = 4
 
 // Compatible reports whether consoles speaking versions a and b can talk.
 func Compatible(a, b uint16) bool { return a == b }
@@ -142,6 +142,12 @@ const (
 	JoinUpToDate uint8 = 3 // nothing to send
 	JoinRefused  uint8 = 4 // see Reason
 	JoinAdopt    uint8 = 5 // the joiner's copy is newer: it sends its edits after Seq, then an empty Edits; another JoinReply follows
+	// JoinMerge: the copies differ after Seq (they diverged, are different
+	// shows of one name, or the joiner's newer edits are no longer in its
+	// log): the joiner sends the last state of every object it set or
+	// deleted after Seq (Edit.Seq is the seq of that write, Epoch empty),
+	// each key once, then an empty Edits; another JoinReply follows.
+	JoinMerge uint8 = 6
 )
 
 // JoinReply is the active's answer to Join. Mode is not checked by the
