@@ -35,9 +35,9 @@ func itoa(n uint64) string { return string(rune('0'+n/10)) + string(rune('0'+n%1
 func TestVersions(t *testing.T) {
 	_, sh := newShow(t, Options{LogRetain: 2})
 	mustAppend(t, sh, set("k/a", "1"), set("k/b", "1"), set("k/c", "1")) // 1..3
-	mustAppend(t, sh, set("k/a", "2"))                               // 4
-	mustAppend(t, sh, del("k/b"))                                    // 5
-	mustAppend(t, sh, set("k/d", "1"))                               // 6
+	mustAppend(t, sh, set("k/a", "2"))                                   // 4
+	mustAppend(t, sh, del("k/b"))                                        // 5
+	mustAppend(t, sh, set("k/d", "1"))                                   // 6
 
 	if _, found, _ := sh.Get("k/b"); found {
 		t.Fatal("a deleted object is found")
@@ -76,7 +76,7 @@ func TestVersions(t *testing.T) {
 func TestMergeIn(t *testing.T) {
 	_, sh := newShow(t, Options{})
 	mustAppend(t, sh, set("k/same", "x"), set("k/ours", "0"), set("k/theirs", "0"), set("k/both", "0"), set("k/gone", "0")) // 1..5: common
-	mustAppend(t, sh, set("k/ours", "1"), set("k/both", "mine"), set("k/same", "y"))                                    // 6..8
+	mustAppend(t, sh, set("k/ours", "1"), set("k/both", "mine"), set("k/same", "y"))                                        // 6..8
 	theirs := []Version{
 		{Key: "k/theirs", Seq: 6, Value: []byte("1")},
 		{Key: "k/both", Seq: 7, Value: []byte("k/theirs")},
@@ -123,7 +123,7 @@ func TestUnmatched(t *testing.T) {
 	s, sh := newShow(t, Options{})
 	mustAppend(t, sh, set("k/a", "1"), set("k/b", "1")) // 1..2
 	mustAppend(t, sh, set("k/c", "1"), set("k/d", "1")) // 3..4
-	mustAppend(t, sh, del("k/a"))                     // 5
+	mustAppend(t, sh, del("k/a"))                       // 5
 	sh.Close()
 	arch, err := s.archive("demo", s.showDir("demo"), "test", "here")
 	if err != nil {
