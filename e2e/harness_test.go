@@ -187,6 +187,16 @@ func (c *console) ctl(args ...string) ctlResult {
 
 func runCtl(t *testing.T, stdin string, args ...string) ctlResult {
 	t.Helper()
+	r, err := tryCtl(stdin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tryCtl runs consolectl; the error says it could not be run at all. Safe
+// from any goroutine.
+func tryCtl(stdin string, args ...string) (ctlResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "consolectl"), args...)
@@ -196,9 +206,9 @@ func runCtl(t *testing.T, stdin string, args ...string) ctlResult {
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("consolectl %v: %v", args, err)
+		return ctlResult{}, fmt.Errorf("consolectl %v: %v", args, err)
 	}
-	return ctlResult{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+	return ctlResult{out.String(), errb.String(), cmd.ProcessState.ExitCode()}, nil
 }
 
 // must runs consolectl and fails the test unless it exits 0.

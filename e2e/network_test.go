@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -81,7 +82,9 @@ func waitConverged(t *testing.T, cs []*console) firmware.DumpJSON {
 }
 
 // Rule 1: the first console to launch is active; the others join as backups
-// and get its copy. A joiner's different old copy is replaced and archived.
+// and get its copy. A joiner's different copy of a show of the same name is
+// merged first (nothing anyone acknowledged leaves the live show; where
+// both hold an object, the active's stays), then archived and replaced.
 func TestRule1JoinReplacesAndArchives(t *testing.T) {
 	key := newKey(t)
 	// desk-2 has its own, different copy of the show from an earlier day.
@@ -112,9 +115,17 @@ func TestRule1JoinReplacesAndArchives(t *testing.T) {
 		t.Fatalf("desk-1: role %q full syncs %d", ast.Role, ast.FullSyncs)
 	}
 	d := waitConverged(t, []*console{a, b})
-	if d.Seq != 50 || len(d.Objects) != 50 {
-		t.Fatalf("converged dump: seq %d, %d objects", d.Seq, len(d.Objects))
+	if d.Seq != 51 || len(d.Objects) != 51 {
+		t.Fatalf("converged dump: seq %d, %d objects; want desk-1's 50 and desk-2's cue/99", d.Seq, len(d.Objects))
 	}
+	hasAll(t, "the show", d, map[string]string{"cue/1": `{"fade":1}`, "cue/99": "only on desk-2"})
+	if m := a.status().Merges; len(m) != 1 || m[0].With != "desk-2" || m[0].Merged != 1 || len(m[0].Conflicts) != 1 || m[0].Conflicts[0] != "cue/1" {
+		t.Fatalf("desk-1's merge report: %+v", m)
+	}
+	waitFor(t, "desk-2 to report what of its copy the show lacks", 10*time.Second, func() bool {
+		m := b.status().Merges
+		return len(m) == 1 && m[0].Unmatched == 1 && m[0].Archive != ""
+	})
 	var arch []firmware.ArchiveJSON
 	if err := json.Unmarshal([]byte(b.must("archives", "--json")), &arch); err != nil {
 		t.Fatal(err)
@@ -246,8 +257,25 @@ func TestCatchUpAfterMissedEdits(t *testing.T) {
 // concurrent clients.
 func fillShow(t *testing.T, c *console, n, size int) {
 	t.Helper()
+	fillShowWith(t, c, n, func(int) string { return strings.Repeat("x", size) })
+}
+
+// fillShowRandom is fillShow with values that do not compress, so that a
+// copy of the show takes as long as its size says.
+func fillShowRandom(t *testing.T, c *console, n, size int) {
+	t.Helper()
+	fillShowWith(t, c, n, func(int) string {
+		b := make([]byte, size/2)
+		for i := range b {
+			b[i] = byte(rand.Uint32())
+		}
+		return hex.EncodeToString(b)
+	})
+}
+
+func fillShowWith(t *testing.T, c *console, n int, value func(int) string) {
+	t.Helper()
 	cl := c.client()
-	val := strings.Repeat("x", size)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for w := 0; w < 16; w++ {
@@ -255,7 +283,7 @@ func fillShow(t *testing.T, c *console, n, size int) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 16 {
-				if _, err := cl.Set(context.Background(), fmt.Sprintf("fixture/%06d", i), val); err != nil {
+				if _, err := cl.Set(context.Background(), fmt.Sprintf("fixture/%06d", i), value(i)); err != nil {
 					errs <- err
 					return
 				}
@@ -295,13 +323,14 @@ func TestJoinInterruptedByKill(t *testing.T) {
 			a.start()
 			a.must("launch", "demo")
 			fillShow(t, a, 4000, 8<<10) // ~32 MB: a transfer long enough to cut
-			newDigest := a.dump().Digest
 
 			b.args = append(b.args, "--peers", a.listenAddr())
 			b.start()
 			launched := make(chan ctlResult, 1)
-			go func() { launched <- runCtl(t, "", "--socket", b.socket, "launch", "demo") }()
+			go func() { r, _ := tryCtl("", "--socket", b.socket, "launch", "demo"); launched <- r }()
 			waitIncoming(t, b)
+			// desk-1 merged desk-2's different copy before sending its own.
+			newDigest := a.dump().Digest
 			if victim == "joiner" {
 				b.kill()
 			} else {
@@ -314,7 +343,9 @@ func TestJoinInterruptedByKill(t *testing.T) {
 			// Restart desk-2 alone and look at what it holds.
 			b.args = []string{"--id", "desk-2", "--data", b.data, "--board", "mock", "--http", "off", "--listen", "127.0.0.1:0", "--network-key", key}
 			b.start()
-			b.must("launch", "demo")
+			// Its record says desk-1 carried on (desk-2 was joining it):
+			// force the launch, only to look at the copy.
+			b.must("launch", "demo", "--force")
 			got := b.dump().Digest
 			if got != oldDigest && got != newDigest {
 				t.Fatalf("after the kill desk-2 holds a mix: digest %s, want old %s or new %s", got, oldDigest, newDigest)

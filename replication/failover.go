@@ -213,6 +213,14 @@ func (e *Engine) waitForStepDownWinner(sh *store.Show) bool {
 		return false
 	}
 	if p := e.peer(id); p != nil {
+		p.mu.Lock()
+		heard := !p.stateAt.IsZero()
+		p.mu.Unlock()
+		if !heard {
+			// Connected again a moment ago: its first State says what it is.
+			e.retryIn(e.opts.Heartbeat)
+			return true
+		}
 		if !p.servesShow(sh.Name()) {
 			// It is no longer the active (logged off, or stepped down in
 			// turn): the usual choice applies.
