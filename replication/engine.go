@@ -460,6 +460,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			// Record at once who is on the show, the master console
 			// included: it may log off before reconcile would have.
 			e.updatePresence(sh)
+			e.recordSession(show)
 			return nil
 		}
 		// The connection can be replaced under a join (two consoles that
@@ -491,9 +492,19 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 	e.startAcks()
 	e.setStale(false)
 	e.updatePresence(sh)
+	e.recordSession(show)
 	e.log.Info("launched show as active", "show", show, "epoch", epoch, "seq", lin.Seq)
 	e.roleChanged()
 	return nil
+}
+
+// recordSession notes on disk that this console is logged on to show, for
+// a start after a power cut or a crash (consoled --resume). A graceful
+// log-off clears it.
+func (e *Engine) recordSession(show string) {
+	if err := e.st.SetLoggedOn(store.Session{Show: show, Since: e.clock.Now().UTC()}); err != nil {
+		e.log.Error("cannot record the session for --resume", "show", show, "err", err)
+	}
 }
 
 // join logs on as a backup of p and waits until the copy is complete.
@@ -738,6 +749,9 @@ func (e *Engine) logoffLocked(ctx context.Context) error {
 		if cerr := sh.Compact(); cerr != nil {
 			e.log.Warn("compacting the master copy", "show", name, "err", cerr)
 		}
+	}
+	if serr := e.st.SetLoggedOn(store.Session{}); serr != nil {
+		e.log.Error("cannot record the log-off for --resume", "err", serr)
 	}
 	err := sh.Close()
 	e.log.Info("logged off", "show", name, "seq", lin.Seq)

@@ -80,30 +80,10 @@ func (s *Store) SetPresence(show string, p Presence) error {
 		return fmt.Errorf("store: presence of %s: %w", show, err)
 	}
 	path := s.presencePath(show)
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return fmt.Errorf("store: presence of %s: %w", show, err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("store: presence of %s: %w", show, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := writeSynced(path, b); err != nil {
 		return fmt.Errorf("store: presence of %s: %w", show, err)
 	}
 	return nil
