@@ -1,0 +1,97 @@
+package firmware
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"consoled/replication"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of the control API's JSON")
+
+// The control API's JSON as `--json` prints it, one golden file per request
+// and answer: a change to the contract shows up in review as a change to
+// testdata/*.golden.
+func TestContractGolden(t *testing.T) {
+	at := time.Date(2026, 3, 14, 19, 30, 0, 0, time.UTC)
+	status := StatusJSON{
+		Console: "desk-2", Role: "backup", Show: "demo", ShowID: "5f0c2a9e", Epoch: "e-7a1b",
+		Epochs: []EpochJSON{{ID: "e-0001", FirstSeq: 1}, {ID: "e-7a1b", FirstSeq: 120}},
+		Seq:    153, Stale: false, Link: "up",
+		Peers: []replication.Peer{
+			{Console: "desk-1", Role: "active", Show: "demo", Seq: 153, Connected: true},
+			{Console: "desk-3", Role: "off", Show: "", Seq: 0, Connected: false},
+		},
+		LEDs:   map[string]string{"active": "off", "backup": "on", "sync": "off", "link": "on", "fault": "blink"},
+		Board:  "mock",
+		Master: false,
+		Faults: []Fault{{Kind: "protocol", Level: "blink", Message: "desk-9 speaks protocol 9", Since: at}},
+		Acked:  42,
+
+		Syncing: false, Active: "desk-1", Listen: "127.0.0.1:7402", NetworkKey: "a1b2c3d4",
+		AuthRefused: 1, FullSyncs: 2, CatchUps: 3, Adoptions: 1,
+		Merges:     []replication.Merge{{With: "desk-3", Time: at, Common: 100, Merged: 4, Conflicts: []string{"cue/1", "cue/2"}}},
+		WaitingFor: "desk-1",
+		Ack:        "one",
+	}
+	off := StatusJSON{
+		Console: "desk-1", Role: "off", Epochs: []EpochJSON{}, Link: "down", Peers: []replication.Peer{},
+		LEDs:  map[string]string{"active": "off", "backup": "off", "sync": "off", "link": "off", "fault": "off"},
+		Board: "mock", Faults: []Fault{}, Listen: "[::]:7400", NetworkKey: "a1b2c3d4", Ack: "one",
+	}
+	for _, c := range []struct {
+		name string
+		v    any
+	}{
+		{"status", status},
+		{"status_off", off},
+		{"panel", map[string]string{"active": "on", "backup": "off", "sync": "blink", "link": "on", "fault": "off"}},
+		{"launch_request", LaunchRequest{Show: "demo", Force: true}},
+		{"edit_request", EditRequest{Key: "cue/1", Value: `{"fade":3}`}},
+		{"edit_delete_request", EditRequest{Key: "cue/1", Delete: true}},
+		{"edit_answer", EditResponse{Seq: 154}},
+		{"object", ObjectJSON{Key: "cue/1", Value: `{"fade":3}`}},
+		{"dump", DumpJSON{Show: "demo", Seq: 2, Digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+			Objects: []ObjectJSON{{Key: "cue/1", Value: "a"}, {Key: "cue/2", Value: "b"}}}},
+		{"archives", []ArchiveJSON{{Name: "demo-desk-3-20260314T193000Z", Show: "demo", Console: "desk-3", Time: at, Why: "diverged at seq 101: merged", Edits: 110}}},
+		{"archives_empty", []ArchiveJSON{}},
+		{"ack_answer", AckJSON{Acknowledged: 1}},
+		{"restore_request", RestoreRequest{Archive: "demo-desk-3-20260314T193000Z"}},
+		{"restore_answer", RestoreJSON{Show: "demo-desk-3-20260314T193000Z"}},
+		{"network_key", KeyJSON{Key: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Fingerprint: "a1b2c3d4"}},
+		{"press_request", PressRequest{Button: "launch", HoldMS: 3000}},
+		{"press_answer", PressResponse{Results: []CommandResult{
+			{Gesture: "hold launch", Command: "launch demo --force"},
+			{Gesture: "press logoff", Command: "logoff", Error: "not logged on to a show (run: consolectl launch SHOW)"},
+		}}},
+		{"link_request", LinkRequest{Up: false}},
+		{"error", ErrorJSON{Error: "launch demo refused: this copy may be outdated", Kind: "refused"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := json.MarshalIndent(c.v, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata", c.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -run TestContractGolden -update writes it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s changed: the control API's JSON is a contract (DESIGN.md); if the change is meant, extend it and run go test -update\ngot:\n%s\nwant:\n%s", path, got, want)
+			}
+		})
+	}
+}
