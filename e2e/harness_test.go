@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"consoled/api"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -211,18 +213,18 @@ func (c *console) must(args ...string) string {
 	return r.out
 }
 
-func (c *console) status() firmware.StatusJSON {
+func (c *console) status() api.Status {
 	c.t.Helper()
-	var st firmware.StatusJSON
+	var st api.Status
 	if err := json.Unmarshal([]byte(c.must("status", "--json")), &st); err != nil {
 		c.t.Fatal(err)
 	}
 	return st
 }
 
-func (c *console) dump() firmware.DumpJSON {
+func (c *console) dump() api.Dump {
 	c.t.Helper()
-	var d firmware.DumpJSON
+	var d api.Dump
 	if err := json.Unmarshal([]byte(c.must("dump", "--json")), &d); err != nil {
 		c.t.Fatal(err)
 	}

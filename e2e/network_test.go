@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"consoled/api"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"consoled/firmware"
 	"consoled/replication/wire"
 )
 
@@ -64,9 +65,9 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 // waitConverged waits until every console's dump has the same digest and
 // seq, and returns that dump.
-func waitConverged(t *testing.T, cs []*console) firmware.DumpJSON {
+func waitConverged(t *testing.T, cs []*console) api.Dump {
 	t.Helper()
-	var d firmware.DumpJSON
+	var d api.Dump
 	waitFor(t, "all consoles to hold the same show", 30*time.Second, func() bool {
 		d = cs[0].dump()
 		for _, c := range cs[1:] {
@@ -115,7 +116,7 @@ func TestRule1JoinReplacesAndArchives(t *testing.T) {
 	if d.Seq != 50 || len(d.Objects) != 50 {
 		t.Fatalf("converged dump: seq %d, %d objects", d.Seq, len(d.Objects))
 	}
-	var arch []firmware.ArchiveJSON
+	var arch []api.Archive
 	if err := json.Unmarshal([]byte(b.must("archives", "--json")), &arch); err != nil {
 		t.Fatal(err)
 	}

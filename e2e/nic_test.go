@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"consoled/api"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -216,11 +218,11 @@ func (r *nicRig) startConsoled(id string) *nicConsole {
 }
 
 // waitLink polls the status until it shows link and the LINK LED as wanted.
-func (c *nicConsole) waitLink(link, led string, within time.Duration) firmware.StatusJSON {
+func (c *nicConsole) waitLink(link, led string, within time.Duration) api.Status {
 	c.t.Helper()
 	deadline := time.Now().Add(within)
 	var (
-		st  firmware.StatusJSON
+		st  api.Status
 		err error
 	)
 	for {
@@ -299,14 +301,14 @@ func TestNICLinkOnRealVeth(t *testing.T) {
 
 	// The NIC is real: the mock's link command must not pretend to drive it.
 	res := runCtl(t, "", "--socket", c.socket, "link", "up")
-	if res.code != firmware.ExitError || !strings.Contains(res.err, "mock board only") {
+	if res.code != api.ExitError || !strings.Contains(res.err, "mock board only") {
 		t.Errorf("consolectl link up on a real NIC: exit %d, stdout %q, stderr %q; want exit %d and an error saying link works on the mock board only",
-			res.code, res.out, res.err, firmware.ExitError)
+			res.code, res.out, res.err, api.ExitError)
 	}
 	res = runCtl(t, "", "--socket", c.socket, "link", "down")
-	if res.code != firmware.ExitError || !strings.Contains(res.err, "mock board only") {
+	if res.code != api.ExitError || !strings.Contains(res.err, "mock board only") {
 		t.Errorf("consolectl link down on a real NIC: exit %d, stdout %q, stderr %q; want exit %d and an error saying link works on the mock board only",
-			res.code, res.out, res.err, firmware.ExitError)
+			res.code, res.out, res.err, api.ExitError)
 	}
 	// And the refused command changed nothing.
 	c.waitLink("down", "off", within)

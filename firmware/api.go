@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"consoled/api"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -36,7 +38,7 @@ func (s *Service) controlAPI() http.Handler {
 		writeJSON(w, s.ledStates())
 	})
 	mux.HandleFunc("POST /v1/launch", func(w http.ResponseWriter, r *http.Request) {
-		var req LaunchRequest
+		var req api.LaunchRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
@@ -54,7 +56,7 @@ func (s *Service) controlAPI() http.Handler {
 		writeJSON(w, s.status())
 	})
 	mux.HandleFunc("POST /v1/edit", func(w http.ResponseWriter, r *http.Request) {
-		var req EditRequest
+		var req api.EditRequest
 		value, ok := readEditRequest(w, r, &req)
 		if !ok {
 			return
@@ -64,7 +66,7 @@ func (s *Service) controlAPI() http.Handler {
 			writeError(w, err)
 			return
 		}
-		// What writeJSON(w, EditResponse{Seq: seq}) writes, without the
+		// What writeJSON(w, api.EditAnswer{Seq: seq}) writes, without the
 		// reflection: this is the busiest answer.
 		b := make([]byte, 0, 32)
 		b = append(b, `{"seq":`...)
@@ -83,10 +85,10 @@ func (s *Service) controlAPI() http.Handler {
 			return
 		}
 		if !ok {
-			writeErrorKind(w, http.StatusNotFound, "not_found", fmt.Sprintf("no object %q in the show", key))
+			writeErrorKind(w, api.KindNotFound, fmt.Sprintf("no object %q in the show", key))
 			return
 		}
-		writeJSON(w, ObjectJSON{Key: key, Value: string(v)})
+		writeJSON(w, api.Object{Key: key, Value: string(v)})
 	})
 	mux.HandleFunc("GET /v1/dump", s.handleDump)
 	mux.HandleFunc("GET /v1/archives", func(w http.ResponseWriter, r *http.Request) {
@@ -95,18 +97,18 @@ func (s *Service) controlAPI() http.Handler {
 			writeError(w, err)
 			return
 		}
-		out := []ArchiveJSON{}
+		out := []api.Archive{}
 		for _, a := range list {
-			out = append(out, ArchiveJSON{Name: a.Name, Show: a.Show, Console: a.Console, Time: a.Time, Why: a.Why, Edits: a.Seq})
+			out = append(out, api.Archive{Name: a.Name, Show: a.Show, Console: a.Console, Time: a.Time, Why: a.Why, Edits: a.Seq})
 		}
 		writeJSON(w, out)
 	})
 	mux.HandleFunc("POST /v1/ack", func(w http.ResponseWriter, r *http.Request) {
 		n := s.engine.AckMerges()
-		writeJSON(w, AckJSON{Acknowledged: n})
+		writeJSON(w, api.AckAnswer{Acknowledged: n})
 	})
 	mux.HandleFunc("POST /v1/restore", func(w http.ResponseWriter, r *http.Request) {
-		var req RestoreRequest
+		var req api.RestoreRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
@@ -118,26 +120,26 @@ func (s *Service) controlAPI() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, RestoreJSON{Show: show})
+		writeJSON(w, api.RestoreAnswer{Show: show})
 	})
 	mux.HandleFunc("GET /v1/network-key", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, KeyJSON{Key: s.key.Hex(), Fingerprint: s.key.Fingerprint()})
+		writeJSON(w, api.NetworkKey{Key: s.key.Hex(), Fingerprint: s.key.Fingerprint()})
 	})
 	mux.HandleFunc("POST /v1/press", func(w http.ResponseWriter, r *http.Request) {
-		var req PressRequest
+		var req api.PressRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
 		if s.mock == nil {
-			writeErrorKind(w, http.StatusConflict, "mock_only", fmt.Sprintf("press: board %s has real buttons; press works on the mock board only", s.board.Name()))
+			writeErrorKind(w, api.KindMockOnly, fmt.Sprintf("press: board %s has real buttons; press works on the mock board only", s.board.Name()))
 			return
 		}
 		if _, ok := s.board.Button(req.Button); !ok {
-			writeErrorKind(w, http.StatusBadRequest, "bad_input", fmt.Sprintf("press: unknown button %q (buttons: %v)", req.Button, hal.ButtonNames))
+			writeErrorKind(w, api.KindBadInput, fmt.Sprintf("press: unknown button %q (buttons: %v)", req.Button, hal.ButtonNames))
 			return
 		}
 		if req.HoldMS < 0 {
-			writeErrorKind(w, http.StatusBadRequest, "bad_input", "press: --hold must not be negative")
+			writeErrorKind(w, api.KindBadInput, "press: --hold must not be negative")
 			return
 		}
 		if err := s.mock.Press(r.Context(), req.Button, time.Duration(req.HoldMS)*time.Millisecond); err != nil {
@@ -149,15 +151,15 @@ func (s *Service) controlAPI() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, PressResponse{Results: results})
+		writeJSON(w, api.PressAnswer{Results: results})
 	})
 	mux.HandleFunc("POST /v1/link", func(w http.ResponseWriter, r *http.Request) {
-		var req LinkRequest
+		var req api.LinkRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
 		if s.mock == nil || s.board.Link() != s.mock.Link() {
-			writeErrorKind(w, http.StatusConflict, "mock_only", fmt.Sprintf("link: board %s has a real NIC (%s); link works on the mock board only", s.board.Name(), s.board.Link().Name()))
+			writeErrorKind(w, api.KindMockOnly, fmt.Sprintf("link: board %s has a real NIC (%s); link works on the mock board only", s.board.Name(), s.board.Link().Name()))
 			return
 		}
 		if err := s.mock.SetLink(req.Up); err != nil {
@@ -176,8 +178,8 @@ func (s *Service) controlAPI() http.Handler {
 // settle waits until the panel loop has taken every event queued so far and
 // the command worker has carried out what they caused, so a `press` answers
 // with its effect and a `status` after it sees the new state.
-func (s *Service) settle(r *http.Request) ([]CommandResult, error) {
-	reply := make(chan []CommandResult, 1)
+func (s *Service) settle(r *http.Request) ([]api.CommandResult, error) {
+	reply := make(chan []api.CommandResult, 1)
 	select {
 	case s.barrier <- reply:
 	case <-r.Context().Done():
@@ -191,62 +193,7 @@ func (s *Service) settle(r *http.Request) ([]CommandResult, error) {
 	}
 }
 
-func (s *Service) status() StatusJSON {
-	st := s.engine.Status()
-	out := StatusJSON{
-		Console: st.Console,
-		Role:    string(st.Role),
-		Show:    st.Show,
-		ShowID:  st.ShowID,
-		Epoch:   st.Epoch,
-		Epochs:  []EpochJSON{},
-		Seq:     st.Seq,
-		Stale:   st.Stale,
-		Link:    "down",
-		Peers:   st.Peers,
-		LEDs:    s.ledStates(),
-		Board:   s.board.Name(),
-		Master:  s.cfg.Master,
-		Faults:  s.faults.list(),
-		Acked:   s.acked.Load(),
-
-		Syncing:     st.Syncing,
-		Active:      st.Active,
-		Listen:      st.Listen,
-		NetworkKey:  st.KeyFingerprint,
-		AuthRefused: st.AuthRefused,
-		FullSyncs:   st.FullSyncs,
-		CatchUps:    st.CatchUps,
-		Adoptions:   st.Adoptions,
-		Merges:      st.Merges,
-		WaitingFor:  st.WaitingFor,
-		Ack:         s.cfg.Ack,
-	}
-	for _, msg := range st.ProtocolFaults {
-		out.Faults = append(out.Faults, Fault{Kind: "protocol", Level: "blink", Message: msg})
-	}
-	for _, e := range st.Epochs {
-		out.Epochs = append(out.Epochs, EpochJSON{ID: e.ID, FirstSeq: e.FirstSeq})
-	}
-	if st.LinkUp {
-		out.Link = "up"
-	}
-	return out
-}
-
-// ledStates reads the LEDs back from the board: what the panel shows, not
-// what the service meant to show.
-func (s *Service) ledStates() map[string]string {
-	m := map[string]string{}
-	for _, name := range hal.LEDNames {
-		if led, ok := s.board.LED(name); ok {
-			m[name] = led.State().String()
-		}
-	}
-	return m
-}
-
-// handleDump streams the show as DumpJSON without holding it in memory. The
+// handleDump streams the show as api.Dump without holding it in memory. The
 // digest is known only at the end, so it follows the objects.
 func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
 	started := false
@@ -259,7 +206,7 @@ func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
 		} else {
 			bw.WriteString(",\n")
 		}
-		b, err := json.Marshal(ObjectJSON{Key: o.Key, Value: string(o.Value)})
+		b, err := json.Marshal(api.Object{Key: o.Key, Value: string(o.Value)})
 		bw.Write(b)
 		return err
 	})
@@ -289,11 +236,11 @@ func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
 
 var jsonContentType = []string{"application/json"}
 
-// readEditRequest reads an EditRequest and returns the value as the bytes
+// readEditRequest reads an api.EditRequest and returns the value as the bytes
 // to store. The common request (a small body of plain strings) is parsed
 // directly; anything else goes through readJSON, whose answers (and errors)
 // it matches exactly.
-func readEditRequest(w http.ResponseWriter, r *http.Request, req *EditRequest) ([]byte, bool) {
+func readEditRequest(w http.ResponseWriter, r *http.Request, req *api.EditRequest) ([]byte, bool) {
 	if n := r.ContentLength; n > 0 && n <= 4096 {
 		b := make([]byte, n)
 		got, err := io.ReadFull(r.Body, b)
@@ -301,7 +248,7 @@ func readEditRequest(w http.ResponseWriter, r *http.Request, req *EditRequest) (
 			if value, ok := parseEditRequest(b, req); ok {
 				return value, true
 			}
-			*req = EditRequest{}
+			*req = api.EditRequest{}
 		}
 		// Not the common case (or a short body): give encoding/json what
 		// was read and the rest, so it answers as it always did.
@@ -316,12 +263,12 @@ func readEditRequest(w http.ResponseWriter, r *http.Request, req *EditRequest) (
 	return []byte(req.Value), true
 }
 
-// parseEditRequest parses b as exactly one JSON object of EditRequest's
+// parseEditRequest parses b as exactly one JSON object of api.EditRequest's
 // fields, each at most once, spelled as in its tags, with string values
 // that are valid UTF-8 without control characters or \u escapes, and
 // nothing after it but white space. It reports false for anything else
 // (which may still be valid: the caller then asks encoding/json).
-func parseEditRequest(b []byte, req *EditRequest) (value []byte, ok bool) {
+func parseEditRequest(b []byte, req *api.EditRequest) (value []byte, ok bool) {
 	i := 0
 	ws := func() {
 		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
@@ -456,40 +403,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeErrorKind(w, http.StatusBadRequest, "bad_input", "malformed request: "+err.Error())
+		writeErrorKind(w, api.KindBadInput, "malformed request: "+err.Error())
 		return false
 	}
 	return true
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
-}
-
-func writeErrorKind(w http.ResponseWriter, code int, kind, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(ErrorJSON{Error: msg, Kind: kind})
-}
-
-// writeError maps the engine's and store's errors to an HTTP status, which
-// consolectl maps to its exit status (409 refused → 3, others → 1).
-func writeError(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, replication.ErrBadInput):
-		writeErrorKind(w, http.StatusBadRequest, "bad_input", err.Error())
-	case errors.Is(err, replication.ErrRefused):
-		writeErrorKind(w, http.StatusConflict, "refused", err.Error())
-	case errors.Is(err, replication.ErrNotLoggedOn):
-		writeErrorKind(w, http.StatusPreconditionFailed, "not_logged_on", err.Error())
-	case errors.Is(err, replication.ErrNoActive):
-		writeErrorKind(w, http.StatusServiceUnavailable, "no_active", err.Error())
-	case errors.Is(err, store.ErrDiskFull):
-		writeErrorKind(w, http.StatusInsufficientStorage, "disk_full", err.Error())
-	default:
-		writeErrorKind(w, http.StatusInternalServerError, "internal", err.Error())
-	}
 }
 
 // The edit fast path. net/http's server costs more CPU per request than the
@@ -527,7 +444,7 @@ type fastConn struct {
 	br  *bufio.Reader
 	out []byte
 	ops []store.Op
-	req EditRequest
+	req api.EditRequest
 }
 
 const (
@@ -750,11 +667,11 @@ func (fc *fastConn) readGroup() (n int, handOver bool) {
 		}
 		body := buf[bodyAt : bodyAt+length]
 		req := &fc.req
-		*req = EditRequest{}
+		*req = api.EditRequest{}
 		value, ok := parseEditRequest(body, req)
 		if !ok {
 			// What readJSON decides for this body, from the same bytes.
-			*req = EditRequest{}
+			*req = api.EditRequest{}
 			dec := json.NewDecoder(bytes.NewReader(body))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(req); err != nil {

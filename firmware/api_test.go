@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"consoled/api"
+
 	"bytes"
 	"encoding/json"
 	"testing"
@@ -17,12 +19,12 @@ func FuzzParseEditRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var fast EditRequest
+		var fast api.EditRequest
 		v, ok := parseEditRequest(b, &fast)
 		if !ok {
 			return
 		}
-		var slow EditRequest
+		var slow api.EditRequest
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&slow); err != nil {

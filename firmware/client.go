@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"consoled/api"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -145,25 +147,25 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	var e ErrorJSON
+	var e api.ErrorAnswer
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == "" {
 		return nil, &APIError{Status: resp.StatusCode, Kind: "internal", Msg: fmt.Sprintf("consoled answered %s", resp.Status)}
 	}
-	return nil, &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+	return nil, &APIError{Status: resp.StatusCode, Kind: string(e.Kind), Msg: e.Error}
 }
 
-func (c *Client) Status(ctx context.Context) (StatusJSON, error) {
-	var s StatusJSON
+func (c *Client) Status(ctx context.Context) (api.Status, error) {
+	var s api.Status
 	return s, c.do(ctx, "GET", "/v1/status", nil, &s)
 }
 
-func (c *Client) Launch(ctx context.Context, show string, force bool) (StatusJSON, error) {
-	var s StatusJSON
-	return s, c.do(ctx, "POST", "/v1/launch", LaunchRequest{Show: show, Force: force}, &s)
+func (c *Client) Launch(ctx context.Context, show string, force bool) (api.Status, error) {
+	var s api.Status
+	return s, c.do(ctx, "POST", "/v1/launch", api.LaunchRequest{Show: show, Force: force}, &s)
 }
 
-func (c *Client) Logoff(ctx context.Context) (StatusJSON, error) {
-	var s StatusJSON
+func (c *Client) Logoff(ctx context.Context) (api.Status, error) {
+	var s api.Status
 	return s, c.do(ctx, "POST", "/v1/logoff", struct{}{}, &s)
 }
 
@@ -181,13 +183,13 @@ func (c *Client) Delete(ctx context.Context, key string) (uint64, error) {
 	return c.edit(ctx, key, "", true)
 }
 
-// edit posts an EditRequest to /v1/edit, on a kept-alive connection.
+// edit posts an api.EditRequest to /v1/edit, on a kept-alive connection.
 func (c *Client) edit(ctx context.Context, key, value string, del bool) (uint64, error) {
 	if !utf8.ValidString(key) {
 		// appendJSONString needs valid UTF-8; let encoding/json say what
 		// it does with the rest.
-		var r EditResponse
-		return r.Seq, c.do(ctx, "POST", "/v1/edit", EditRequest{Key: key, Value: value, Delete: del}, &r)
+		var r api.EditAnswer
+		return r.Seq, c.do(ctx, "POST", "/v1/edit", api.EditRequest{Key: key, Value: value, Delete: del}, &r)
 	}
 	if len(key)+len(value) <= maxPipelined {
 		return c.pipelinedEdit(ctx, key, value, del)
@@ -327,16 +329,16 @@ func readEditAnswer(br *bufio.Reader, socket string) (seq uint64, keep bool, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		var e ErrorJSON
+		var e api.ErrorAnswer
 		derr := json.NewDecoder(resp.Body).Decode(&e)
 		_, cerr := io.Copy(io.Discard, resp.Body)
 		keep = derr == nil && cerr == nil && !resp.Close
 		if derr != nil || e.Error == "" {
 			return 0, keep, &APIError{Status: resp.StatusCode, Kind: "internal", Msg: fmt.Sprintf("consoled answered %s", resp.Status)}
 		}
-		return 0, keep, &APIError{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+		return 0, keep, &APIError{Status: resp.StatusCode, Kind: string(e.Kind), Msg: e.Error}
 	}
-	var r EditResponse
+	var r api.EditAnswer
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		return 0, false, fmt.Errorf("reading the answer of consoled at %s: %w", socket, err)
 	}
@@ -426,11 +428,11 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 func (c *Client) Get(ctx context.Context, key string) (string, error) {
-	var o ObjectJSON
+	var o api.Object
 	return o.Value, c.do(ctx, "GET", "/v1/object?key="+url.QueryEscape(key), nil, &o)
 }
 
-// DumpTo copies the show's DumpJSON to w as it streams in.
+// DumpTo copies the show's api.Dump to w as it streams in.
 func (c *Client) DumpTo(ctx context.Context, w io.Writer) error {
 	resp, err := c.send(ctx, "GET", "/v1/dump", nil)
 	if err != nil {
@@ -443,19 +445,19 @@ func (c *Client) DumpTo(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-func (c *Client) Dump(ctx context.Context) (DumpJSON, error) {
-	var d DumpJSON
+func (c *Client) Dump(ctx context.Context) (api.Dump, error) {
+	var d api.Dump
 	return d, c.do(ctx, "GET", "/v1/dump", nil, &d)
 }
 
-func (c *Client) Press(ctx context.Context, button string, hold time.Duration) (PressResponse, error) {
-	var r PressResponse
-	return r, c.do(ctx, "POST", "/v1/press", PressRequest{Button: button, HoldMS: hold.Milliseconds()}, &r)
+func (c *Client) Press(ctx context.Context, button string, hold time.Duration) (api.PressAnswer, error) {
+	var r api.PressAnswer
+	return r, c.do(ctx, "POST", "/v1/press", api.PressRequest{Button: button, HoldMS: hold.Milliseconds()}, &r)
 }
 
-func (c *Client) Link(ctx context.Context, up bool) (StatusJSON, error) {
-	var s StatusJSON
-	return s, c.do(ctx, "POST", "/v1/link", LinkRequest{Up: up}, &s)
+func (c *Client) Link(ctx context.Context, up bool) (api.Status, error) {
+	var s api.Status
+	return s, c.do(ctx, "POST", "/v1/link", api.LinkRequest{Up: up}, &s)
 }
 
 func (c *Client) Panel(ctx context.Context) (map[string]string, error) {
@@ -463,27 +465,27 @@ func (c *Client) Panel(ctx context.Context) (map[string]string, error) {
 	return m, c.do(ctx, "GET", "/v1/panel", nil, &m)
 }
 
-func (c *Client) Archives(ctx context.Context) ([]ArchiveJSON, error) {
-	var a []ArchiveJSON
+func (c *Client) Archives(ctx context.Context) ([]api.Archive, error) {
+	var a []api.Archive
 	return a, c.do(ctx, "GET", "/v1/archives", nil, &a)
 }
 
 // Ack acknowledges the reported merges and returns how many there were.
 func (c *Client) Ack(ctx context.Context) (int, error) {
-	var r AckJSON
+	var r api.AckAnswer
 	err := c.do(ctx, "POST", "/v1/ack", struct{}{}, &r)
 	return r.Acknowledged, err
 }
 
 // Restore brings an archive back as a show of its own and returns its name.
 func (c *Client) Restore(ctx context.Context, archive string) (string, error) {
-	var r RestoreJSON
-	err := c.do(ctx, "POST", "/v1/restore", RestoreRequest{Archive: archive}, &r)
+	var r api.RestoreAnswer
+	err := c.do(ctx, "POST", "/v1/restore", api.RestoreRequest{Archive: archive}, &r)
 	return r.Show, err
 }
 
-func (c *Client) NetworkKey(ctx context.Context) (KeyJSON, error) {
-	var k KeyJSON
+func (c *Client) NetworkKey(ctx context.Context) (api.NetworkKey, error) {
+	var k api.NetworkKey
 	return k, c.do(ctx, "GET", "/v1/network-key", nil, &k)
 }
 

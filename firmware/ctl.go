@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"consoled/api"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -375,7 +377,7 @@ func printJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printStatus(out io.Writer, st StatusJSON) {
+func printStatus(out io.Writer, st api.Status) {
 	row := func(k, format string, a ...any) { fmt.Fprintf(out, "%-8s "+format+"\n", append([]any{k}, a...)...) }
 	row("console", "%s", st.Console)
 	row("role", "%s", st.Role)

@@ -4,6 +4,8 @@
 package firmware
 
 import (
+	"consoled/api"
+
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +53,7 @@ type Service struct {
 
 	gestures *Gestures
 	cmds     chan command
-	barrier  chan chan []CommandResult
+	barrier  chan chan []api.CommandResult
 	faults   faults
 	refresh  chan struct{}
 
@@ -77,7 +79,7 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		log:     opts.Logger,
 		clock:   opts.Clock,
 		cmds:    make(chan command, 64),
-		barrier: make(chan chan []CommandResult),
+		barrier: make(chan chan []api.CommandResult),
 		refresh: make(chan struct{}, 1),
 	}
 	s.faults.changed = s.refresh

@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"consoled/api"
+
 	"fmt"
 	"html/template"
 	"net/http"
@@ -22,7 +24,7 @@ func (s *Service) webUI() http.Handler {
 			leds = append(leds, led{n, st.LEDs[n]})
 		}
 		statusPage.Execute(w, struct {
-			S    StatusJSON
+			S    api.Status
 			LEDs []led
 		}{st, leds})
 	})

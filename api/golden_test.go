@@ -1,4 +1,4 @@
-package firmware
+package api
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"consoled/replication"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the control API's JSON")
@@ -19,11 +17,11 @@ var update = flag.Bool("update", false, "rewrite the golden files of the control
 // testdata/*.golden.
 func TestContractGolden(t *testing.T) {
 	at := time.Date(2026, 3, 14, 19, 30, 0, 0, time.UTC)
-	status := StatusJSON{
+	status := Status{
 		Console: "desk-2", Role: "backup", Show: "demo", ShowID: "5f0c2a9e", Epoch: "e-7a1b",
-		Epochs: []EpochJSON{{ID: "e-0001", FirstSeq: 1}, {ID: "e-7a1b", FirstSeq: 120}},
+		Epochs: []Epoch{{ID: "e-0001", FirstSeq: 1}, {ID: "e-7a1b", FirstSeq: 120}},
 		Seq:    153, Stale: false, Link: "up",
-		Peers: []replication.Peer{
+		Peers: []Peer{
 			{Console: "desk-1", Role: "active", Show: "demo", Seq: 153, Connected: true},
 			{Console: "desk-3", Role: "off", Show: "", Seq: 0, Connected: false},
 		},
@@ -35,12 +33,12 @@ func TestContractGolden(t *testing.T) {
 
 		Syncing: false, Active: "desk-1", Listen: "127.0.0.1:7402", NetworkKey: "a1b2c3d4",
 		AuthRefused: 1, FullSyncs: 2, CatchUps: 3, Adoptions: 1,
-		Merges:     []replication.Merge{{With: "desk-3", Time: at, Common: 100, Merged: 4, Conflicts: []string{"cue/1", "cue/2"}}},
+		Merges:     []Merge{{With: "desk-3", Time: at, Common: 100, Merged: 4, Conflicts: []string{"cue/1", "cue/2"}}},
 		WaitingFor: "desk-1",
 		Ack:        "one",
 	}
-	off := StatusJSON{
-		Console: "desk-1", Role: "off", Epochs: []EpochJSON{}, Link: "down", Peers: []replication.Peer{},
+	off := Status{
+		Console: "desk-1", Role: "off", Epochs: []Epoch{}, Link: "down", Peers: []Peer{},
 		LEDs:  map[string]string{"active": "off", "backup": "off", "sync": "off", "link": "off", "fault": "off"},
 		Board: "mock", Faults: []Fault{}, Listen: "[::]:7400", NetworkKey: "a1b2c3d4", Ack: "one",
 	}
@@ -50,27 +48,27 @@ func TestContractGolden(t *testing.T) {
 	}{
 		{"status", status},
 		{"status_off", off},
-		{"panel", map[string]string{"active": "on", "backup": "off", "sync": "blink", "link": "on", "fault": "off"}},
+		{"panel", Panel{"active": "on", "backup": "off", "sync": "blink", "link": "on", "fault": "off"}},
 		{"launch_request", LaunchRequest{Show: "demo", Force: true}},
 		{"edit_request", EditRequest{Key: "cue/1", Value: `{"fade":3}`}},
 		{"edit_delete_request", EditRequest{Key: "cue/1", Delete: true}},
-		{"edit_answer", EditResponse{Seq: 154}},
-		{"object", ObjectJSON{Key: "cue/1", Value: `{"fade":3}`}},
-		{"dump", DumpJSON{Show: "demo", Seq: 2, Digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-			Objects: []ObjectJSON{{Key: "cue/1", Value: "a"}, {Key: "cue/2", Value: "b"}}}},
-		{"archives", []ArchiveJSON{{Name: "demo-desk-3-20260314T193000Z", Show: "demo", Console: "desk-3", Time: at, Why: "diverged at seq 101: merged", Edits: 110}}},
-		{"archives_empty", []ArchiveJSON{}},
-		{"ack_answer", AckJSON{Acknowledged: 1}},
+		{"edit_answer", EditAnswer{Seq: 154}},
+		{"object", Object{Key: "cue/1", Value: `{"fade":3}`}},
+		{"dump", Dump{Show: "demo", Seq: 2, Digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+			Objects: []Object{{Key: "cue/1", Value: "a"}, {Key: "cue/2", Value: "b"}}}},
+		{"archives", []Archive{{Name: "demo-desk-3-20260314T193000Z", Show: "demo", Console: "desk-3", Time: at, Why: "diverged at seq 101: merged", Edits: 110}}},
+		{"archives_empty", []Archive{}},
+		{"ack_answer", AckAnswer{Acknowledged: 1}},
 		{"restore_request", RestoreRequest{Archive: "demo-desk-3-20260314T193000Z"}},
-		{"restore_answer", RestoreJSON{Show: "demo-desk-3-20260314T193000Z"}},
-		{"network_key", KeyJSON{Key: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Fingerprint: "a1b2c3d4"}},
+		{"restore_answer", RestoreAnswer{Show: "demo-desk-3-20260314T193000Z"}},
+		{"network_key", NetworkKey{Key: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Fingerprint: "a1b2c3d4"}},
 		{"press_request", PressRequest{Button: "launch", HoldMS: 3000}},
-		{"press_answer", PressResponse{Results: []CommandResult{
+		{"press_answer", PressAnswer{Results: []CommandResult{
 			{Gesture: "hold launch", Command: "launch demo --force"},
 			{Gesture: "press logoff", Command: "logoff", Error: "not logged on to a show (run: consolectl launch SHOW)"},
 		}}},
 		{"link_request", LinkRequest{Up: false}},
-		{"error", ErrorJSON{Error: "launch demo refused: this copy may be outdated", Kind: "refused"}},
+		{"error", ErrorAnswer{Error: "launch demo refused: this copy may be outdated", Kind: "refused"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := json.MarshalIndent(c.v, "", "  ")
