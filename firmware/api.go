@@ -130,19 +130,21 @@ func (s *Service) controlAPI() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		if s.mock == nil {
-			writeErrorKind(w, api.KindMockOnly, fmt.Sprintf("press: board %s has real buttons; press works on the mock board only", s.board.Name()))
+		btn, ok := s.board.Button(req.Button)
+		if !ok {
+			writeErrorKind(w, api.KindBadInput, fmt.Sprintf("press: unknown button %q (buttons: %v)", req.Button, hal.ButtonNames))
 			return
 		}
-		if _, ok := s.board.Button(req.Button); !ok {
-			writeErrorKind(w, api.KindBadInput, fmt.Sprintf("press: unknown button %q (buttons: %v)", req.Button, hal.ButtonNames))
+		presser, ok := btn.(hal.ButtonPresser)
+		if !ok {
+			writeErrorKind(w, api.KindMockOnly, fmt.Sprintf("press: board %s has real buttons that software cannot press; press works on the mock board only", s.board.Name()))
 			return
 		}
 		if req.HoldMS < 0 {
 			writeErrorKind(w, api.KindBadInput, "press: --hold must not be negative")
 			return
 		}
-		if err := s.mock.Press(r.Context(), req.Button, time.Duration(req.HoldMS)*time.Millisecond); err != nil {
+		if err := presser.Press(r.Context(), time.Duration(req.HoldMS)*time.Millisecond); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -158,11 +160,12 @@ func (s *Service) controlAPI() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		if s.mock == nil || s.board.Link() != s.mock.Link() {
-			writeErrorKind(w, api.KindMockOnly, fmt.Sprintf("link: board %s has a real NIC (%s); link works on the mock board only", s.board.Name(), s.board.Link().Name()))
+		setter, ok := s.board.Link().(hal.LinkSetter)
+		if !ok {
+			writeErrorKind(w, api.KindMockOnly, fmt.Sprintf("link: board %s has a real NIC (%s) whose cable software cannot pull; link works on the mock board only", s.board.Name(), s.board.Link().Name()))
 			return
 		}
-		if err := s.mock.SetLink(req.Up); err != nil {
+		if err := setter.SetCarrier(req.Up); err != nil {
 			writeError(w, err)
 			return
 		}

@@ -23,7 +23,6 @@ import (
 
 	"consoled/board"
 	"consoled/hal"
-	"consoled/hal/mock"
 	"consoled/replication"
 	"consoled/replication/store"
 	"consoled/replication/wire"
@@ -47,7 +46,6 @@ type Service struct {
 	lock   *dataLock
 	store  *store.Store
 	board  hal.Board
-	mock   *mock.Board // nil unless the board has mock buttons
 	engine *replication.Engine
 	key    wire.Key
 
@@ -103,7 +101,6 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 			return nil, err
 		}
 	}
-	s.mock, _ = board.MockOf(s.board)
 	key, created, err := wire.LoadOrCreateKey(cfg.NetworkKey)
 	if err != nil {
 		return nil, err
