@@ -22,6 +22,7 @@ const (
 	KindMockOnly       Kind = "mock_only"       // 409: the board cannot do it from software (press, link)
 	KindNotLoggedOn    Kind = "not_logged_on"   // 412: the console is not logged on to a show
 	KindNoActive       Kind = "no_active"       // 503: no active server reachable for the show
+	KindUnavailable    Kind = "unavailable"     // 503: the console is stopping, or has too many connections
 	KindOutcomeUnknown Kind = "outcome_unknown" // 504: the edit left for the active and the path broke before its answer (exit 4)
 	KindDiskFull       Kind = "disk_full"       // 507: the disk is full
 	KindInternal       Kind = "internal"        // 500: anything else
@@ -38,7 +39,7 @@ func (k Kind) Status() int {
 		return http.StatusConflict
 	case KindNotLoggedOn:
 		return http.StatusPreconditionFailed
-	case KindNoActive:
+	case KindNoActive, KindUnavailable:
 		return http.StatusServiceUnavailable
 	case KindOutcomeUnknown:
 		return http.StatusGatewayTimeout

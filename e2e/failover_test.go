@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"consoled/api"
-
 	"context"
 	"fmt"
 	"slices"
@@ -10,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"consoled/api"
 )
 
 // launchAll launches show on every console in order: the first becomes

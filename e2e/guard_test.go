@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"consoled/api"
-
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"consoled/api"
 )
 
 // Rule 6, the manual's hazard: the console with the older copy launches

@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"consoled/api"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"consoled/api"
 	"consoled/firmware"
 )
 

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"consoled/api"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"consoled/api"
 	"consoled/replication/wire"
 )
 

@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"consoled/api"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"consoled/api"
 	"consoled/firmware"
 )
 

@@ -1,8 +1,6 @@
 package firmware
 
 import (
-	"consoled/api"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -18,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"consoled/api"
 )
 
 // Client talks to a console's control API over its unix socket.

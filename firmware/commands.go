@@ -1,11 +1,10 @@
 package firmware
 
 import (
-	"consoled/api"
-
 	"context"
 	"fmt"
 
+	"consoled/api"
 	"consoled/hal"
 )
 

@@ -138,7 +138,12 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 func writeErrorKind(w http.ResponseWriter, kind api.Kind, msg string) {
+	writeErrorStatus(w, kind.Status(), kind, msg)
+}
+
+// writeErrorStatus answers with a status other than the kind's own.
+func writeErrorStatus(w http.ResponseWriter, status int, kind api.Kind, msg string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(kind.Status())
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(api.ErrorAnswer{Error: msg, Kind: kind})
 }

@@ -1,8 +1,6 @@
 package firmware
 
 import (
-	"consoled/api"
-
 	"bufio"
 	"context"
 	"encoding/json"
@@ -14,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"consoled/api"
 	"consoled/hal"
 )
 

@@ -1,11 +1,11 @@
 package firmware
 
 import (
-	"consoled/api"
-
 	"sort"
 	"sync"
 	"time"
+
+	"consoled/api"
 )
 
 // faults is the set of current faults, by kind. A kind is set again when the

@@ -4,8 +4,6 @@
 package firmware
 
 import (
-	"consoled/api"
-
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"consoled/api"
 	"consoled/board"
 	"consoled/hal"
 	"consoled/replication"
@@ -36,6 +35,28 @@ type Options struct {
 	Clock clockwork.Clock
 	// Board, when set, is used instead of opening Config.Board. The service closes it.
 	Board hal.Board
+	// Timeouts of the control socket and the status page; zero fields
+	// take their defaults.
+	Timeouts Timeouts
+}
+
+// Timeouts bound how long a client may hold a connection without making
+// progress. Zero fields take the defaults.
+type Timeouts struct {
+	// Write bounds each write of an answer to a client. Default 30s.
+	Write time.Duration
+	// StreamIdle ends an edit stream that sends no edit for this long.
+	// Default 2m.
+	StreamIdle time.Duration
+}
+
+func (t *Timeouts) defaults() {
+	if t.Write <= 0 {
+		t.Write = 30 * time.Second
+	}
+	if t.StreamIdle <= 0 {
+		t.StreamIdle = 2 * time.Minute
+	}
 }
 
 // Service is one running console.
@@ -57,6 +78,8 @@ type Service struct {
 
 	ctl, web       net.Listener
 	ctlSrv, webSrv *http.Server
+	streams        editStreams
+	timeouts       Timeouts
 
 	acked atomic.Uint64 // edits acknowledged through this console
 
@@ -72,13 +95,15 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
+	opts.Timeouts.defaults()
 	s := &Service{
-		cfg:     cfg,
-		log:     opts.Logger,
-		clock:   opts.Clock,
-		cmds:    make(chan command, 64),
-		barrier: make(chan chan []api.CommandResult),
-		refresh: make(chan struct{}, 1),
+		timeouts: opts.Timeouts,
+		cfg:      cfg,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		cmds:     make(chan command, 64),
+		barrier:  make(chan chan []api.CommandResult),
+		refresh:  make(chan struct{}, 1),
 	}
 	s.faults.changed = s.refresh
 	defer func() {
@@ -126,9 +151,6 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if s.ctl, err = listenUnix(cfg.Control); err != nil {
 		return nil, err
 	}
-	// Edits on a connection that sends only edits take the fast path;
-	// everything else is handed to the http.Server (see editListener).
-	s.ctl = newEditListener(s.ctl, s)
 	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: 10 * time.Second}
 	if cfg.HTTP != "off" {
 		if s.web, err = net.Listen("tcp", cfg.HTTP); err != nil {
@@ -237,6 +259,7 @@ func (s *Service) Run(ctx context.Context) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	s.ctlSrv.Shutdown(sctx)
+	s.streams.stop(sctx)
 	if s.webSrv != nil {
 		s.webSrv.Shutdown(sctx)
 	}

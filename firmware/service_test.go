@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -18,6 +19,7 @@ type testService struct {
 	svc    *Service
 	socket string
 	hc     *http.Client
+	stop   func() // stops the console (at the latest when the test ends)
 }
 
 // startTestService runs a console alone (not logged on) with opts and the
@@ -45,13 +47,17 @@ func startTestService(t *testing.T, opts Options, args ...string) *testService {
 		return d.DialContext(ctx, "unix", ts.socket)
 	}}
 	ts.hc = &http.Client{Transport: tr}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	var once sync.Once
+	ts.stop = func() {
+		once.Do(func() {
+			tr.CloseIdleConnections()
+			cancel()
+			if err := <-ran; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(ts.stop)
 	return ts
 }
 

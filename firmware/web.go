@@ -1,12 +1,11 @@
 package firmware
 
 import (
-	"consoled/api"
-
 	"fmt"
 	"html/template"
 	"net/http"
 
+	"consoled/api"
 	"consoled/hal"
 )
 
