@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"consoled/api"
-	"consoled/firmware"
+	"consoled/client"
 )
 
 var binDir string
@@ -120,7 +120,7 @@ func (c *console) start() {
 	}
 	c.exited = make(chan struct{})
 	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
-	cl := firmware.NewClient(c.socket)
+	cl := client.Unix(c.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -142,8 +142,8 @@ func (c *console) start() {
 	}
 }
 
-func (c *console) client() *firmware.Client {
-	cl := firmware.NewClient(c.socket)
+func (c *console) client() *client.Client {
+	cl := client.Unix(c.socket)
 	c.t.Cleanup(cl.Close)
 	return cl
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"consoled/api"
-	"consoled/firmware"
+	"consoled/client"
 )
 
 // The NIC test runs consoled with --board mock,nic=show0 inside a network
@@ -139,7 +139,7 @@ type nicConsole struct {
 	log    *syncBuffer
 	exited chan struct{}
 	err    error // Wait's result, valid after exited is closed
-	cl     *firmware.Client
+	cl     *client.Client
 }
 
 // startInNamespace runs consoled --board mock,nic=show0 in the rig's first
@@ -164,7 +164,7 @@ func (r *nicRig) startConsoled(id string) *nicConsole {
 		t.Fatalf("starting consoled in namespace %s: %v", r.nsA, err)
 	}
 	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
-	c.cl = firmware.NewClient(c.socket)
+	c.cl = client.Unix(c.socket)
 	// Registered after the namespaces' cleanups, so it runs before them.
 	t.Cleanup(func() {
 		c.cl.Close()

@@ -258,6 +258,13 @@ func (es *editStream) end(kind api.Kind, msg string) {
 	es.flush()
 }
 
+// count is how many streams are being served.
+func (ss *editStreams) count() int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return len(ss.set)
+}
+
 func (ss *editStreams) stopping() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()

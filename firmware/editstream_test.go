@@ -2,16 +2,19 @@ package firmware
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"consoled/api"
+	"consoled/client"
 )
 
 // rawStream is an edit stream spoken by hand, to see exactly what the
@@ -209,4 +212,68 @@ func TestEditStreamStop(t *testing.T) {
 		t.Errorf("stop took %v with an idle stream open", d)
 	}
 	rs.expect("end unavailable: the console is stopping", "closed")
+}
+
+// Many callers of one client share its stream, stopping at different
+// times: every edit is acknowledged with its own seq (none is left queued
+// behind a round), a bad edit gets its error and the others go on, and the
+// client carries on over a stream the console ended.
+func TestClientStream(t *testing.T) {
+	ts := startTestService(t, Options{Timeouts: Timeouts{StreamIdle: 200 * time.Millisecond}})
+	ts.launch()
+	c := client.Unix(ts.socket)
+	defer c.Close()
+	ctx := context.Background()
+	var mu sync.Mutex
+	seqs := map[uint64]bool{}
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20+5*w; i++ {
+				key := fmt.Sprintf("cue/%d.%d", w, i)
+				if i == 10 {
+					if _, err := c.Set(ctx, "bad key", "v"); err == nil || !strings.Contains(err.Error(), "bad key") {
+						t.Errorf("bad key: %v", err)
+					}
+				}
+				seq, err := c.Set(ctx, key, "v")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seqs[seq] {
+					t.Errorf("seq %d twice", seq)
+				}
+				seqs[seq] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	const total = 16*20 + 5*(15*16/2)
+	if len(seqs) != total {
+		t.Fatalf("%d seqs, want %d", len(seqs), total)
+	}
+	for s := uint64(1); s <= total; s++ {
+		if !seqs[s] {
+			t.Fatalf("seq %d missing", s)
+		}
+	}
+	if v, err := c.Get(ctx, "cue/3.7"); err != nil || v != "v" {
+		t.Fatalf("get: %q %v", v, err)
+	}
+	// The console ends the idle stream; the next edit goes on a new one.
+	deadline := time.Now().Add(10 * time.Second)
+	for ts.svc.streams.count() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle stream was not ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if seq, err := c.Delete(ctx, "cue/3.7"); err != nil || seq != total+1 {
+		t.Fatalf("delete after the stream idled: %d %v", seq, err)
+	}
 }
