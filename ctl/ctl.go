@@ -85,7 +85,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g.register(fs)
 	cmd.register(fs)
 	pos, err := parseFlags(fs, rest, false)
+	var uf unknownFlag
 	switch {
+	case errors.As(err, &uf) && cmd.nargs > 0:
+		return fail(stderr, usagef(name, "%s: %v (an argument that begins with a dash goes after --, as in consolectl set cue/1 -- -3)", name, err))
 	case err != nil:
 		return fail(stderr, usagef(name, "%s: %v", name, err))
 	case g.version:
@@ -169,6 +172,11 @@ of an edit is unknown (its path broke before the answer came; retrying is safe).
 	return b.String()
 }
 
+// unknownFlag is an argument that looks like a flag no one defines.
+type unknownFlag string
+
+func (f unknownFlag) Error() string { return "unknown flag " + string(f) }
+
 func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -197,10 +205,7 @@ func parseFlags(fs *flag.FlagSet, args []string, first bool) ([]string, error) {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := fs.Lookup(name)
 		if f == nil || strings.HasPrefix(a, "---") {
-			if first {
-				return nil, usagef("", "unknown flag %s", a)
-			}
-			return nil, fmt.Errorf("unknown flag %s (a value that begins with - goes after --: %s ... -- %s)", a, fs.Name(), a)
+			return nil, unknownFlag(a)
 		}
 		one := args[i : i+1]
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) {
