@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -182,7 +184,9 @@ func (s *Service) settle(r *http.Request) ([]api.CommandResult, error) {
 // digest is known only at the end, so it follows the objects.
 func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
 	started := false
-	bw := bufio.NewWriterSize(w, 64<<10)
+	// A client that stops reading must not hold the show's iterator: each
+	// write of the dump has a deadline.
+	bw := bufio.NewWriterSize(deadlineWriter{w, http.NewResponseController(w), s.timeouts.Write}, 64<<10)
 	show, digest, seq, err := s.engine.Dump(func(o store.Object) error {
 		if !started {
 			w.Header().Set("Content-Type", "application/json")
@@ -192,7 +196,10 @@ func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
 			bw.WriteString(",\n")
 		}
 		b, err := json.Marshal(api.Object{Key: o.Key, Value: string(o.Value)})
-		bw.Write(b)
+		if err != nil {
+			return err
+		}
+		_, err = bw.Write(b)
 		return err
 	})
 	if err != nil {
@@ -219,12 +226,38 @@ func (s *Service) handleDump(w http.ResponseWriter, r *http.Request) {
 	bw.Flush()
 }
 
+// readJSON reads the whole body, then decodes it strictly (see
+// api.DecodeRequest): a body cut short, or that does not arrive in time,
+// is refused and never applied.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequest))
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		err = fmt.Errorf("the request is over %d bytes", mbe.Limit)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = errors.New("the body ended before its Content-Length (unexpected EOF)")
+	case errors.As(err, &ne) && ne.Timeout():
+		err = errors.New("the body did not arrive in time")
+	case err == nil:
+		err = api.DecodeRequest(b, v)
+	}
+	if err != nil {
 		writeErrorKind(w, api.KindBadInput, "malformed request: "+err.Error())
 		return false
 	}
 	return true
+}
+
+// deadlineWriter gives each write to an answer a deadline of its own.
+type deadlineWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (dw deadlineWriter) Write(p []byte) (int, error) {
+	dw.rc.SetWriteDeadline(time.Now().Add(dw.d))
+	return dw.w.Write(p)
 }

@@ -38,25 +38,8 @@ type Options struct {
 	// Timeouts of the control socket and the status page; zero fields
 	// take their defaults.
 	Timeouts Timeouts
-}
-
-// Timeouts bound how long a client may hold a connection without making
-// progress. Zero fields take the defaults.
-type Timeouts struct {
-	// Write bounds each write of an answer to a client. Default 30s.
-	Write time.Duration
-	// StreamIdle ends an edit stream that sends no edit for this long.
-	// Default 2m.
-	StreamIdle time.Duration
-}
-
-func (t *Timeouts) defaults() {
-	if t.Write <= 0 {
-		t.Write = 30 * time.Second
-	}
-	if t.StreamIdle <= 0 {
-		t.StreamIdle = 2 * time.Minute
-	}
+	// Limits on their connections; zero fields take their defaults.
+	Limits Limits
 }
 
 // Service is one running console.
@@ -80,6 +63,7 @@ type Service struct {
 	ctlSrv, webSrv *http.Server
 	streams        editStreams
 	timeouts       Timeouts
+	limits         Limits
 
 	acked atomic.Uint64 // edits acknowledged through this console
 
@@ -96,8 +80,10 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		opts.Clock = clockwork.NewRealClock()
 	}
 	opts.Timeouts.defaults()
+	opts.Limits.defaults()
 	s := &Service{
 		timeouts: opts.Timeouts,
+		limits:   opts.Limits,
 		cfg:      cfg,
 		log:      opts.Logger,
 		clock:    opts.Clock,
@@ -151,12 +137,21 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if s.ctl, err = listenUnix(cfg.Control); err != nil {
 		return nil, err
 	}
-	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: 10 * time.Second}
+	s.ctl = s.limitConns(s.ctl, "control socket", s.limits.ControlConns, 0)
+	// No WriteTimeout: a launch or a held press may take long before its
+	// answer. The answers are small, but for the dump's, whose writes have
+	// deadlines of their own (see handleDump), and edit streams, which
+	// manage their connections themselves.
+	t := s.timeouts
+	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, IdleTimeout: t.Idle,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	if cfg.HTTP != "off" {
 		if s.web, err = net.Listen("tcp", cfg.HTTP); err != nil {
 			return nil, fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 		}
-		s.webSrv = &http.Server{Handler: s.webUI(), ReadHeaderTimeout: 10 * time.Second}
+		s.web = s.limitConns(s.web, "status page", s.limits.StatusConns, s.limits.StatusConnsPerSource)
+		s.webSrv = &http.Server{Handler: s.webUI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
+			MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	}
 	return s, nil
 }
