@@ -151,8 +151,9 @@ func (l *limitListener) release(src string) {
 }
 
 // refuse answers a connection over a cap with 503 and closes it. The
-// request is read (briefly) first, so the client gets the answer rather
-// than a reset; when many are refused at once, the rest are just closed.
+// answer waits for the request's first bytes (an HTTP client takes an
+// answer that comes before its request for a broken connection), for a
+// second at most; when many are refused at once, the rest are just closed.
 func (l *limitListener) refuse(nc net.Conn, why string) {
 	select {
 	case l.refusers <- struct{}{}:
@@ -163,13 +164,18 @@ func (l *limitListener) refuse(nc net.Conn, why string) {
 	go func() {
 		defer func() { <-l.refusers }()
 		defer nc.Close()
-		body := fmt.Sprintf(`{"error":"consoled: %s; try again later","kind":%q}`+"\n", why, api.KindUnavailable)
 		nc.SetDeadline(time.Now().Add(time.Second))
+		var buf [4096]byte
+		if _, err := nc.Read(buf[:]); err != nil {
+			return
+		}
+		body := fmt.Sprintf(`{"error":"consoled: %s; try again later","kind":%q}`+"\n", why, api.KindUnavailable)
 		fmt.Fprintf(nc, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		// Take the rest of the request, so that closing does not reset the
+		// connection before the client has read the answer.
 		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		}
-		var buf [4096]byte
 		for {
 			if _, err := nc.Read(buf[:]); err != nil {
 				return
