@@ -33,14 +33,16 @@ func TestContractGolden(t *testing.T) {
 
 		Syncing: false, Active: "desk-1", Listen: "127.0.0.1:7402", NetworkKey: "a1b2c3d4",
 		AuthRefused: 1, FullSyncs: 2, CatchUps: 3, Adoptions: 1,
-		Merges:     []Merge{{With: "desk-3", Time: at, Common: 100, Merged: 4, Conflicts: []string{"cue/1", "cue/2"}}},
-		WaitingFor: "desk-1",
-		Ack:        "one",
+		Merges:      []Merge{{With: "desk-3", Time: at, Common: 100, Merged: 4, Conflicts: []string{"cue/1", "cue/2"}}},
+		WaitingFor:  "desk-1",
+		Ack:         "one",
+		Descriptors: Descriptors{Open: 37, Limit: 1048576},
 	}
 	off := Status{
 		Console: "desk-1", Role: "off", Epochs: []Epoch{}, Link: "down", Peers: []Peer{},
 		LEDs:  map[string]string{"active": "off", "backup": "off", "sync": "off", "link": "off", "fault": "off"},
 		Board: "mock", Faults: []Fault{}, Listen: "[::]:7400", NetworkKey: "a1b2c3d4", Ack: "one",
+		Descriptors: Descriptors{Open: 12, Limit: 1048576},
 	}
 	for _, c := range []struct {
 		name string

@@ -36,6 +36,16 @@ type Status struct {
 	// WaitingFor names the master console a launch waits for (rule 5).
 	WaitingFor string `json:"waiting_for,omitempty"`
 	Ack        string `json:"ack"` // the --ack mode
+
+	Descriptors Descriptors `json:"descriptors"`
+}
+
+// Descriptors are the service's open file descriptors (sockets count) and
+// its limit (the soft RLIMIT_NOFILE, which Go raises to the hard limit when
+// the service starts).
+type Descriptors struct {
+	Open  int    `json:"open"`
+	Limit uint64 `json:"limit"`
 }
 
 // Epoch is one entry of a copy's epoch history.

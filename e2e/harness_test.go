@@ -62,10 +62,13 @@ type console struct {
 	socket string
 	args   []string
 	netns  string // run inside this network namespace
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	exited chan struct{}
-	err    error // Wait's result, valid after exited is closed
+	// program runs consoled when set (with args, which then name consoled),
+	// for a test that starts it through a shell.
+	program string
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	exited  chan struct{}
+	err     error // Wait's result, valid after exited is closed
 }
 
 type syncBuffer struct {
@@ -109,6 +112,9 @@ func (c *console) start() {
 	c.t.Helper()
 	c.log = &syncBuffer{}
 	c.cmd = exec.Command(filepath.Join(binDir, "consoled"), c.args...)
+	if c.program != "" {
+		c.cmd = exec.Command(c.program, c.args...)
+	}
 	if c.netns != "" {
 		// ip netns exec execs consoled in place, so killing this process
 		// kills the console.

@@ -83,3 +83,31 @@ func TestSignalDuringStartup(t *testing.T) {
 		t.Fatalf("the data directory is still locked after consoled exited: %v", err)
 	}
 }
+
+// Issue 13: status shows the descriptors in use and the limit, and a
+// console started under a low soft limit runs with (one below) the hard
+// one: Go raises it at start, so consoled need not.
+func TestDescriptorLimit(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max < 512 {
+		t.Skipf("hard limit %d: too low to start under a lower soft one", lim.Max)
+	}
+	c := newConsole(t, "desk-1")
+	consoled := filepath.Join(binDir, "consoled")
+	c.args = append([]string{"-c", `ulimit -S -n 256 && exec "$0" "$@"`, consoled}, c.args...)
+	c.program = "sh"
+	c.start()
+	st := c.status()
+	if st.Descriptors.Limit < lim.Max-1 {
+		t.Errorf("limit %d under a soft limit of 256; want the hard limit %d (or one below: Go leaves it there)", st.Descriptors.Limit, lim.Max)
+	}
+	if st.Descriptors.Open < 5 || st.Descriptors.Open > 200 {
+		t.Errorf("%d descriptors open", st.Descriptors.Open)
+	}
+	if out := c.must("status"); !strings.Contains(out, "fds ") || !strings.Contains(out, "limit "+strconv.FormatUint(st.Descriptors.Limit, 10)) {
+		t.Errorf("status does not show the descriptors:\n%s", out)
+	}
+}

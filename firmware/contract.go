@@ -26,6 +26,7 @@ func (s *Service) status() api.Status {
 	out.Faults = append(s.faults.list(), out.Faults...)
 	out.Acked = s.acked.Load()
 	out.Ack = s.cfg.Ack
+	out.Descriptors = descriptors()
 	return out
 }
 
