@@ -2,6 +2,8 @@ package firmware
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -79,6 +81,30 @@ func TestContractMatchesParts(t *testing.T) {
 	for _, s := range []hal.LEDState{hal.Off, hal.On, hal.Blink} {
 		if n := s.String(); n != api.LEDOff && n != api.LEDOn && n != api.LEDBlink {
 			t.Errorf("LED state %q is not one of the API's", n)
+		}
+	}
+}
+
+// The engine's and store's errors map to the API's kinds, and so to HTTP
+// statuses and consolectl's exit statuses.
+func TestErrorKinds(t *testing.T) {
+	for _, c := range []struct {
+		err    error
+		kind   api.Kind
+		status int
+		exit   int
+	}{
+		{replication.ErrBadInput, api.KindBadInput, 400, api.ExitError},
+		{replication.ErrRefused, api.KindRefused, 409, api.ExitRefused},
+		{replication.ErrNotLoggedOn, api.KindNotLoggedOn, 412, api.ExitError},
+		{replication.ErrNoActive, api.KindNoActive, 503, api.ExitError},
+		{replication.ErrOutcomeUnknown, api.KindOutcomeUnknown, 504, api.ExitOutcomeUnknown},
+		{store.ErrDiskFull, api.KindDiskFull, 507, api.ExitError},
+		{errors.New("something else"), api.KindInternal, 500, api.ExitError},
+	} {
+		err := fmt.Errorf("submit: %w", c.err)
+		if k := kindOf(err); k != c.kind || k.Status() != c.status || k.ExitCode() != c.exit {
+			t.Errorf("%v: kind %q status %d exit %d; want %q %d %d", c.err, k, k.Status(), k.ExitCode(), c.kind, c.status, c.exit)
 		}
 	}
 }

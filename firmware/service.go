@@ -415,7 +415,7 @@ func (s *Service) submit(ctx context.Context, ops []store.Op) (uint64, error) {
 	case errors.Is(err, store.ErrDiskFull):
 		s.faults.set("disk", FaultBlink, err.Error())
 	case errors.Is(err, replication.ErrBadInput), errors.Is(err, replication.ErrNotLoggedOn), errors.Is(err, replication.ErrRefused),
-		errors.Is(err, replication.ErrNoActive), errors.Is(err, context.Canceled):
+		errors.Is(err, replication.ErrNoActive), errors.Is(err, replication.ErrOutcomeUnknown), errors.Is(err, context.Canceled):
 	default:
 		s.faults.set("disk", FaultBlink, err.Error())
 	}
