@@ -28,7 +28,7 @@ var (
 	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
-	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, edits, latency, failover, schedules, nic; edits and latency are parts of network alone)")
+	only     = flag.String("only", "", "run only these sections (comma-separated: sizes, single, network, edits, latency, failover, schedules, nic; edits and latency are parts of network alone)")
 	logLevel = flag.String("log-level", "warn", "the consoles' --log-level (info shows each full copy's timings)")
 	cpuProf  = flag.String("cpuprofile", "", "write CPU profiles of the bench's consoles (ID.prof) and of the bench itself (bench.prof) to this folder")
 )
@@ -69,6 +69,9 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Printf("consoled bench — %s, %d writers, %s runs\n\n", time.Now().Format(time.RFC3339), *writers, *dur)
+	if section("sizes") {
+		binarySizes(tmp)
+	}
 	if section("single") {
 		singleConsole(tmp)
 	}
@@ -266,5 +269,30 @@ func singleConsole(tmp string) {
 	fmt.Printf("%-58s %12.0f/s\n", fmt.Sprintf("baseline: raw Pebble synced batches (%d writers)", *writers), rawRate)
 	fmt.Printf("%-58s %14.2f\n", "ratio: stream edits / raw Pebble", apiRate/rawRate)
 	fmt.Printf("%-58s %14.2f\n", "ratio: POST edits / raw Pebble", postRate/rawRate)
+	fmt.Println()
+}
+
+// binarySizes prints the size of both programs as built in -bin, and
+// stripped of their symbol tables and DWARF (-ldflags=-s -w), the way an
+// image would ship them.
+func binarySizes(tmp string) {
+	fmt.Println("## Binary sizes")
+	fmt.Printf("%-58s %14s %14s\n", "program", "as built", "stripped")
+	dir := filepath.Join(tmp, "stripped")
+	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", dir+"/", "./cmd/consoled", "./cmd/consolectl")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fatalf("building stripped binaries: %v", err)
+	}
+	for _, name := range []string{"consoled", "consolectl"} {
+		size := func(path string) string {
+			fi, err := os.Stat(path)
+			if err != nil {
+				fatal(err)
+			}
+			return fmt.Sprintf("%.1f MB", float64(fi.Size())/1e6)
+		}
+		fmt.Printf("%-58s %14s %14s\n", name, size(filepath.Join(*bin, name)), size(filepath.Join(dir, name)))
+	}
 	fmt.Println()
 }
