@@ -82,14 +82,14 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	opts.Timeouts.defaults()
 	opts.Limits.defaults()
 	s := &Service{
-		timeouts: opts.Timeouts,
-		limits:   opts.Limits,
 		cfg:      cfg,
 		log:      opts.Logger,
 		clock:    opts.Clock,
 		cmds:     make(chan command, 64),
 		barrier:  make(chan chan []api.CommandResult),
 		refresh:  make(chan struct{}, 1),
+		timeouts: opts.Timeouts,
+		limits:   opts.Limits,
 	}
 	s.faults.changed = s.refresh
 	defer func() {
@@ -138,20 +138,19 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		return nil, err
 	}
 	s.ctl = s.limitConns(s.ctl, "control socket", s.limits.ControlConns, 0)
-	// No WriteTimeout: a launch or a held press may take long before its
-	// answer. The answers are small, but for the dump's, whose writes have
-	// deadlines of their own (see handleDump), and edit streams, which
-	// manage their connections themselves.
+	// No WriteTimeout: a launch or a held press may take long before it
+	// answers. Answers are small but for the dump, each of whose writes has
+	// a deadline (handleDump); edit streams set their own.
 	t := s.timeouts
-	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, IdleTimeout: t.Idle,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn) // accept errors, handler panics
+	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, IdleTimeout: t.Idle, ErrorLog: errLog}
 	if cfg.HTTP != "off" {
 		if s.web, err = net.Listen("tcp", cfg.HTTP); err != nil {
 			return nil, fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 		}
 		s.web = s.limitConns(s.web, "status page", s.limits.StatusConns, s.limits.StatusConnsPerSource)
 		s.webSrv = &http.Server{Handler: s.webUI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
-			MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+			MaxHeaderBytes: 16 << 10, ErrorLog: errLog}
 	}
 	return s, nil
 }
