@@ -158,3 +158,22 @@ func TestControlConnectionCap(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The status page caps the connections from one address.
+func TestStatusPageCapPerSource(t *testing.T) {
+	ts := startTestService(t, Options{Limits: Limits{StatusConnsPerSource: 1}}, "--http", "127.0.0.1:0")
+	held, err := net.Dial("tcp", ts.svc.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	resp, err := http.Get("http://" + ts.svc.HTTPAddr() + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "too many connections to the status page from 127.0.0.1") {
+		t.Fatalf("a second connection from one address: %d %s", resp.StatusCode, b)
+	}
+}
