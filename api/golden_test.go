@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -77,21 +78,43 @@ func TestContractGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test -run TestContractGolden -update writes it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s changed: the control API's JSON is a contract (DESIGN.md); if the change is meant, extend it and run go test -update\ngot:\n%s\nwant:\n%s", path, got, want)
-			}
+			golden(t, c.name, append(got, '\n'))
 		})
+	}
+}
+
+// The edit stream's frames, byte for byte.
+func TestStreamGolden(t *testing.T) {
+	var b bytes.Buffer
+	for _, f := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"set cue/1 {\"fade\":3}", AppendEdit(nil, "cue/1", `{"fade":3}`, false)},
+		{"delete cue/1", AppendEdit(nil, "cue/1", "", true)},
+		{"seq 300", AppendSeq(nil, 300)},
+		{"error bad_input", AppendError(nil, FrameError, KindBadInput, "bad input: key")},
+		{"end unavailable", AppendError(nil, FrameEnd, KindUnavailable, "the console is stopping")},
+	} {
+		fmt.Fprintf(&b, "%s\n\t% x\n", f.name, f.frame)
+	}
+	golden(t, "edit_stream", b.Bytes())
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -run Golden -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s changed: the control API is a contract (DESIGN.md); if the change is meant, extend it and run go test -update\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }
