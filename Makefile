@@ -3,8 +3,9 @@ GO ?= go
 
 .PHONY: build run test bench cross clean
 
+# -buildvcs=auto: --version prints the git revision (GOFLAGS may turn stamping off).
 build:
-	$(GO) build -o bin/ ./cmd/consoled ./cmd/consolectl
+	$(GO) build -buildvcs=auto -o bin/ ./cmd/consoled ./cmd/consolectl
 
 # One console on the mock board, its data in run/. Stop it with Ctrl-C.
 run: build
@@ -20,8 +21,8 @@ bench: build
 
 # Static binaries for the console images.
 cross:
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o bin/linux-arm64/ ./cmd/consoled ./cmd/consolectl
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -o bin/linux-armv7/ ./cmd/consoled ./cmd/consolectl
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -buildvcs=auto -o bin/linux-arm64/ ./cmd/consoled ./cmd/consolectl
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -buildvcs=auto -o bin/linux-armv7/ ./cmd/consoled ./cmd/consolectl
 
 clean:
 	rm -rf bin

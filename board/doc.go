@@ -4,8 +4,8 @@
 // Specs:
 //
 //	mock              the in-memory board, a *mock.Board
-//	mock,nic=IFNAME   mock buttons and LEDs, the real NIC IFNAME (benches);
-//	                  MockOf finds the mock behind it
+//	mock,nic=IFNAME   mock buttons and LEDs, the real NIC IFNAME (benches):
+//	                  its buttons are hal.ButtonPressers, its link no hal.LinkSetter
 //	rpi               the built-in Raspberry Pi wiring below, NIC eth0
 //	PATH              a board file
 //

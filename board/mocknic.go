@@ -10,24 +10,6 @@ import (
 	"consoled/hal/netlink"
 )
 
-// MockPanel is a board whose buttons and LEDs are a mock board, so the
-// control API can press its buttons and read its LEDs.
-type MockPanel interface {
-	Mock() *mock.Board
-}
-
-// MockOf returns the mock board behind b: b itself for "mock", the
-// panel for "mock,nic=IFNAME". ok is false for hardware boards.
-func MockOf(b hal.Board) (*mock.Board, bool) {
-	switch b := b.(type) {
-	case *mock.Board:
-		return b, true
-	case MockPanel:
-		return b.Mock(), true
-	}
-	return nil, false
-}
-
 // maxIfname is IFNAMSIZ less the terminating NUL.
 const maxIfname = 15
 
@@ -47,31 +29,26 @@ func openMockNIC(spec string, opts Options) (hal.Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("board %s: %w", spec, err)
 	}
-	// The mock's own link keeps its default name: the control API tells a
-	// real NIC from the mock's link by name, and refuses `link` for a real one.
 	m := mock.New(mock.Options{Name: spec, Clock: opts.Clock})
 	return &mockNIC{m: m, link: link}, nil
 }
 
 // mockNIC is mock buttons and LEDs with a real NIC, for benches of many
-// consoles in network namespaces. The mock's own link is unused: cut the
-// NIC with ip link instead.
+// consoles in network namespaces. Its buttons can be pressed from software
+// (they are the mock's, hal.ButtonPressers); its link cannot (a netlink
+// monitor is no hal.LinkSetter): cut the NIC with ip link instead.
 type mockNIC struct {
 	m    *mock.Board
 	link *netlink.Monitor
 }
 
-var (
-	_ hal.Board = (*mockNIC)(nil)
-	_ MockPanel = (*mockNIC)(nil)
-)
+var _ hal.Board = (*mockNIC)(nil)
 
 func (b *mockNIC) Name() string                          { return b.m.Name() }
 func (b *mockNIC) Button(name string) (hal.Button, bool) { return b.m.Button(name) }
 func (b *mockNIC) LED(name string) (hal.LED, bool)       { return b.m.LED(name) }
 func (b *mockNIC) Buttons() <-chan hal.ButtonEvent       { return b.m.Buttons() }
 func (b *mockNIC) Link() hal.Link                        { return b.link }
-func (b *mockNIC) Mock() *mock.Board                     { return b.m }
 
 func (b *mockNIC) Close() error {
 	return errors.Join(b.m.Close(), b.link.Close())

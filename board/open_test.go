@@ -28,9 +28,8 @@ func TestOpenMock(t *testing.T) {
 	if _, ok := b.(*mock.Board); !ok {
 		t.Fatalf("Open(mock) returned %T, want *mock.Board", b)
 	}
-	m, ok := MockOf(b)
-	if !ok || m != b.(*mock.Board) {
-		t.Fatal("MockOf(mock) did not return the board itself")
+	if _, ok := b.Link().(hal.LinkSetter); !ok {
+		t.Fatal("the mock board's link is not a hal.LinkSetter")
 	}
 	for _, n := range hal.ButtonNames {
 		if _, ok := b.Button(n); !ok {
@@ -51,11 +50,15 @@ func TestOpenMockWithRealNIC(t *testing.T) {
 	if s := b.Link().State(); !s.Present {
 		t.Fatalf("lo: %v", s)
 	}
-	m, ok := MockOf(b)
+	btn, _ := b.Button(hal.ButtonLogoff)
+	p, ok := btn.(hal.ButtonPresser)
 	if !ok {
-		t.Fatal("MockOf found no mock")
+		t.Fatal("mock,nic's buttons are not hal.ButtonPressers")
 	}
-	if err := m.Press(context.Background(), hal.ButtonLogoff, 0); err != nil {
+	if _, ok := b.Link().(hal.LinkSetter); ok {
+		t.Fatal("mock,nic's real NIC is a hal.LinkSetter")
+	}
+	if err := p.Press(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -70,8 +73,8 @@ func TestOpenMockWithRealNIC(t *testing.T) {
 	if err := l.Set(hal.Blink); err != nil {
 		t.Fatal(err)
 	}
-	if m.LEDs()[hal.LEDSync] != hal.Blink {
-		t.Fatal("LED set on the board not seen on the mock")
+	if l.State() != hal.Blink {
+		t.Fatal("LED set on the board not read back")
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -81,9 +84,10 @@ func TestOpenMockWithRealNIC(t *testing.T) {
 	}
 }
 
-func TestMockOfHardwareBoard(t *testing.T) {
-	if _, ok := MockOf(&gpioBoard{}); ok {
-		t.Fatal("MockOf found a mock in a GPIO board")
+func TestHardwareBoardCapabilities(t *testing.T) {
+	var b hal.Board = &gpioBoard{}
+	if _, ok := b.Link().(hal.LinkSetter); ok {
+		t.Fatal("a GPIO board's NIC is a hal.LinkSetter")
 	}
 }
 

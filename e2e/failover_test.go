@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"consoled/firmware"
+	"consoled/api"
 )
 
 // launchAll launches show on every console in order: the first becomes
@@ -79,7 +79,7 @@ func waitActiveAmong(t *testing.T, cs []*console) *console {
 }
 
 // hasAll fails the test unless dump holds every key of want with its value.
-func hasAll(t *testing.T, who string, d firmware.DumpJSON, want map[string]string) {
+func hasAll(t *testing.T, who string, d api.Dump, want map[string]string) {
 	t.Helper()
 	got := map[string]string{}
 	for _, o := range d.Objects {

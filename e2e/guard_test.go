@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"consoled/firmware"
+	"consoled/api"
 )
 
 // Rule 6, the manual's hazard: the console with the older copy launches
@@ -105,7 +105,7 @@ func TestArchiveRestore(t *testing.T) {
 	b.args = append(b.args, "--peers", a.listenAddr())
 	b.start()
 	b.must("launch", "demo") // desk-2's copy is not a prefix of desk-1's: archived
-	var list []firmware.ArchiveJSON
+	var list []api.Archive
 	if err := json.Unmarshal([]byte(b.must("archives", "--json")), &list); err != nil || len(list) != 1 {
 		t.Fatalf("archives: %v %v", list, err)
 	}
@@ -187,7 +187,7 @@ func TestRule6ForcedLaunchThenEditsMerges(t *testing.T) {
 		t.Fatalf("first merge report: %+v", m)
 	}
 	// desk-1's version of the object both changed is in its archive.
-	var list []firmware.ArchiveJSON
+	var list []api.Archive
 	if err := json.Unmarshal([]byte(d1.must("archives", "--json")), &list); err != nil || len(list) != 1 {
 		t.Fatalf("desk-1 archives: %v %v", list, err)
 	}

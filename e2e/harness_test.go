@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"consoled/firmware"
+	"consoled/api"
+	"consoled/client"
 )
 
 var binDir string
@@ -61,10 +62,13 @@ type console struct {
 	socket string
 	args   []string
 	netns  string // run inside this network namespace
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	exited chan struct{}
-	err    error // Wait's result, valid after exited is closed
+	// program runs consoled when set (with args, which then name consoled),
+	// for a test that starts it through a shell.
+	program string
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	exited  chan struct{}
+	err     error // Wait's result, valid after exited is closed
 }
 
 type syncBuffer struct {
@@ -108,6 +112,9 @@ func (c *console) start() {
 	c.t.Helper()
 	c.log = &syncBuffer{}
 	c.cmd = exec.Command(filepath.Join(binDir, "consoled"), c.args...)
+	if c.program != "" {
+		c.cmd = exec.Command(c.program, c.args...)
+	}
 	if c.netns != "" {
 		// ip netns exec execs consoled in place, so killing this process
 		// kills the console.
@@ -119,7 +126,7 @@ func (c *console) start() {
 	}
 	c.exited = make(chan struct{})
 	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
-	cl := firmware.NewClient(c.socket)
+	cl := client.Unix(c.socket)
 	defer cl.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -141,8 +148,8 @@ func (c *console) start() {
 	}
 }
 
-func (c *console) client() *firmware.Client {
-	cl := firmware.NewClient(c.socket)
+func (c *console) client() *client.Client {
+	cl := client.Unix(c.socket)
 	c.t.Cleanup(cl.Close)
 	return cl
 }
@@ -221,18 +228,18 @@ func (c *console) must(args ...string) string {
 	return r.out
 }
 
-func (c *console) status() firmware.StatusJSON {
+func (c *console) status() api.Status {
 	c.t.Helper()
-	var st firmware.StatusJSON
+	var st api.Status
 	if err := json.Unmarshal([]byte(c.must("status", "--json")), &st); err != nil {
 		c.t.Fatal(err)
 	}
 	return st
 }
 
-func (c *console) dump() firmware.DumpJSON {
+func (c *console) dump() api.Dump {
 	c.t.Helper()
-	var d firmware.DumpJSON
+	var d api.Dump
 	if err := json.Unmarshal([]byte(c.must("dump", "--json")), &d); err != nil {
 		c.t.Fatal(err)
 	}

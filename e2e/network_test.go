@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"consoled/firmware"
+	"consoled/api"
 	"consoled/replication/wire"
 )
 
@@ -65,9 +65,9 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 // waitConverged waits until every console's dump has the same digest and
 // seq, and returns that dump.
-func waitConverged(t *testing.T, cs []*console) firmware.DumpJSON {
+func waitConverged(t *testing.T, cs []*console) api.Dump {
 	t.Helper()
-	var d firmware.DumpJSON
+	var d api.Dump
 	waitFor(t, "all consoles to hold the same show", 30*time.Second, func() bool {
 		d = cs[0].dump()
 		for _, c := range cs[1:] {
@@ -126,7 +126,7 @@ func TestRule1JoinReplacesAndArchives(t *testing.T) {
 		m := b.status().Merges
 		return len(m) == 1 && m[0].Unmatched == 1 && m[0].Archive != ""
 	})
-	var arch []firmware.ArchiveJSON
+	var arch []api.Archive
 	if err := json.Unmarshal([]byte(b.must("archives", "--json")), &arch); err != nil {
 		t.Fatal(err)
 	}

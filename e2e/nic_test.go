@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"consoled/firmware"
+	"consoled/api"
+	"consoled/client"
 )
 
 // The NIC test runs consoled with --board mock,nic=show0 inside a network
@@ -138,7 +139,7 @@ type nicConsole struct {
 	log    *syncBuffer
 	exited chan struct{}
 	err    error // Wait's result, valid after exited is closed
-	cl     *firmware.Client
+	cl     *client.Client
 }
 
 // startInNamespace runs consoled --board mock,nic=show0 in the rig's first
@@ -163,7 +164,7 @@ func (r *nicRig) startConsoled(id string) *nicConsole {
 		t.Fatalf("starting consoled in namespace %s: %v", r.nsA, err)
 	}
 	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
-	c.cl = firmware.NewClient(c.socket)
+	c.cl = client.Unix(c.socket)
 	// Registered after the namespaces' cleanups, so it runs before them.
 	t.Cleanup(func() {
 		c.cl.Close()
@@ -216,11 +217,11 @@ func (r *nicRig) startConsoled(id string) *nicConsole {
 }
 
 // waitLink polls the status until it shows link and the LINK LED as wanted.
-func (c *nicConsole) waitLink(link, led string, within time.Duration) firmware.StatusJSON {
+func (c *nicConsole) waitLink(link, led string, within time.Duration) api.Status {
 	c.t.Helper()
 	deadline := time.Now().Add(within)
 	var (
-		st  firmware.StatusJSON
+		st  api.Status
 		err error
 	)
 	for {
@@ -299,14 +300,14 @@ func TestNICLinkOnRealVeth(t *testing.T) {
 
 	// The NIC is real: the mock's link command must not pretend to drive it.
 	res := runCtl(t, "", "--socket", c.socket, "link", "up")
-	if res.code != firmware.ExitError || !strings.Contains(res.err, "mock board only") {
+	if res.code != api.ExitError || !strings.Contains(res.err, "mock board only") {
 		t.Errorf("consolectl link up on a real NIC: exit %d, stdout %q, stderr %q; want exit %d and an error saying link works on the mock board only",
-			res.code, res.out, res.err, firmware.ExitError)
+			res.code, res.out, res.err, api.ExitError)
 	}
 	res = runCtl(t, "", "--socket", c.socket, "link", "down")
-	if res.code != firmware.ExitError || !strings.Contains(res.err, "mock board only") {
+	if res.code != api.ExitError || !strings.Contains(res.err, "mock board only") {
 		t.Errorf("consolectl link down on a real NIC: exit %d, stdout %q, stderr %q; want exit %d and an error saying link works on the mock board only",
-			res.code, res.out, res.err, firmware.ExitError)
+			res.code, res.out, res.err, api.ExitError)
 	}
 	// And the refused command changed nothing.
 	c.waitLink("down", "off", within)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"consoled/api"
 	"consoled/hal"
 )
 
@@ -11,20 +12,13 @@ import (
 // barrier to answer once everything queued before it is done.
 type command struct {
 	gesture Gesture
-	reply   chan []CommandResult
-}
-
-// CommandResult is what a front-panel gesture did.
-type CommandResult struct {
-	Gesture string `json:"gesture"`
-	Command string `json:"command"`
-	Error   string `json:"error,omitempty"`
+	reply   chan []api.CommandResult
 }
 
 // runCommands carries out gestures one at a time, in the order they were
 // made, off the panel loop so a long launch never freezes the LEDs.
 func (s *Service) runCommands(ctx context.Context) {
-	var done []CommandResult
+	var done []api.CommandResult
 	for {
 		select {
 		case <-ctx.Done():
@@ -46,8 +40,8 @@ func (s *Service) runCommands(ctx context.Context) {
 	}
 }
 
-func (s *Service) doGesture(ctx context.Context, g Gesture) CommandResult {
-	r := CommandResult{Gesture: g.String()}
+func (s *Service) doGesture(ctx context.Context, g Gesture) api.CommandResult {
+	r := api.CommandResult{Gesture: g.String()}
 	var err error
 	switch g.Button {
 	case hal.ButtonLaunch:

@@ -70,6 +70,9 @@ func Defaults() Config {
 // ErrUsage marks errors in how the program was called (exit status 2).
 var ErrUsage = errors.New("usage")
 
+// ErrVersion is ParseArgs' answer to --version: print the version and exit.
+var ErrVersion = errors.New("version requested")
+
 // ParseArgs reads consoled's command line (without the program name) and the
 // config file it names. Errors name the flag, key or file that was wrong.
 func ParseArgs(args []string, stderr io.Writer) (Config, error) {
@@ -98,11 +101,15 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&f.Discovery, "discovery", cfg.Discovery, "find peers by multicast beacons on: auto (the board's NIC), off, or a `NIC` name")
 	fs.UintVar(&f.ProtocolVersion, "protocol-version", 0, "peer protocol `version` to speak (testing only)")
 	fs.Uint64Var(&f.LogRetain, "log-retain", 0, "`edits` a show's edit log keeps for catching backups up (default 10000)")
+	version := fs.Bool("version", false, "print consoled's version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
 		}
 		return cfg, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if *version {
+		return cfg, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))

@@ -4,15 +4,9 @@ import (
 	"sort"
 	"sync"
 	"time"
-)
 
-// Fault is one reason the FAULT LED is lit.
-type Fault struct {
-	Kind    string    `json:"kind"`
-	Level   string    `json:"level"` // blink or steady
-	Message string    `json:"message"`
-	Since   time.Time `json:"since"`
-}
+	"consoled/api"
+)
 
 // faults is the set of current faults, by kind. A kind is set again when the
 // fault recurs and cleared when the thing works again or the operator acks it.
@@ -70,16 +64,16 @@ func (f *faults) level() FaultLevel {
 	return worst
 }
 
-func (f *faults) list() []Fault {
+func (f *faults) list() []api.Fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := []Fault{}
+	out := []api.Fault{}
 	for k, e := range f.m {
 		lvl := "blink"
 		if e.level == FaultSteady {
 			lvl = "steady"
 		}
-		out = append(out, Fault{Kind: k, Level: lvl, Message: e.msg, Since: e.since})
+		out = append(out, api.Fault{Kind: k, Level: lvl, Message: e.msg, Since: e.since})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
 	return out

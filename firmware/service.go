@@ -19,9 +19,9 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"consoled/api"
 	"consoled/board"
 	"consoled/hal"
-	"consoled/hal/mock"
 	"consoled/replication"
 	"consoled/replication/store"
 	"consoled/replication/wire"
@@ -35,6 +35,11 @@ type Options struct {
 	Clock clockwork.Clock
 	// Board, when set, is used instead of opening Config.Board. The service closes it.
 	Board hal.Board
+	// Timeouts of the control socket and the status page; zero fields
+	// take their defaults.
+	Timeouts Timeouts
+	// Limits on their connections; zero fields take their defaults.
+	Limits Limits
 }
 
 // Service is one running console.
@@ -45,18 +50,20 @@ type Service struct {
 	lock   *dataLock
 	store  *store.Store
 	board  hal.Board
-	mock   *mock.Board // nil unless the board has mock buttons
 	engine *replication.Engine
 	key    wire.Key
 
 	gestures *Gestures
 	cmds     chan command
-	barrier  chan chan []CommandResult
+	barrier  chan chan []api.CommandResult
 	faults   faults
 	refresh  chan struct{}
 
 	ctl, web       net.Listener
 	ctlSrv, webSrv *http.Server
+	streams        editStreams
+	timeouts       Timeouts
+	limits         Limits
 
 	acked atomic.Uint64 // edits acknowledged through this console
 
@@ -72,13 +79,17 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
+	opts.Timeouts.defaults()
+	opts.Limits.defaults()
 	s := &Service{
-		cfg:     cfg,
-		log:     opts.Logger,
-		clock:   opts.Clock,
-		cmds:    make(chan command, 64),
-		barrier: make(chan chan []CommandResult),
-		refresh: make(chan struct{}, 1),
+		cfg:      cfg,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		cmds:     make(chan command, 64),
+		barrier:  make(chan chan []api.CommandResult),
+		refresh:  make(chan struct{}, 1),
+		timeouts: opts.Timeouts,
+		limits:   opts.Limits,
 	}
 	s.faults.changed = s.refresh
 	defer func() {
@@ -101,7 +112,6 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 			return nil, err
 		}
 	}
-	s.mock, _ = board.MockOf(s.board)
 	key, created, err := wire.LoadOrCreateKey(cfg.NetworkKey)
 	if err != nil {
 		return nil, err
@@ -127,15 +137,20 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if s.ctl, err = listenUnix(cfg.Control); err != nil {
 		return nil, err
 	}
-	// Edits on a connection that sends only edits take the fast path;
-	// everything else is handed to the http.Server (see editListener).
-	s.ctl = newEditListener(s.ctl, s)
-	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: 10 * time.Second}
+	s.ctl = s.limitConns(s.ctl, "control socket", s.limits.ControlConns, 0)
+	// No WriteTimeout: a launch or a held press may take long before it
+	// answers. Answers are small but for the dump, each of whose writes has
+	// a deadline (handleDump); edit streams set their own.
+	t := s.timeouts
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn) // accept errors, handler panics
+	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, IdleTimeout: t.Idle, ErrorLog: errLog}
 	if cfg.HTTP != "off" {
 		if s.web, err = net.Listen("tcp", cfg.HTTP); err != nil {
 			return nil, fmt.Errorf("--http %s: %w", cfg.HTTP, err)
 		}
-		s.webSrv = &http.Server{Handler: s.webUI(), ReadHeaderTimeout: 10 * time.Second}
+		s.web = s.limitConns(s.web, "status page", s.limits.StatusConns, s.limits.StatusConnsPerSource)
+		s.webSrv = &http.Server{Handler: s.webUI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
+			MaxHeaderBytes: 16 << 10, ErrorLog: errLog}
 	}
 	return s, nil
 }
@@ -238,6 +253,7 @@ func (s *Service) Run(ctx context.Context) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	s.ctlSrv.Shutdown(sctx)
+	s.streams.stop(sctx)
 	if s.webSrv != nil {
 		s.webSrv.Shutdown(sctx)
 	}
@@ -398,7 +414,7 @@ func (s *Service) submit(ctx context.Context, ops []store.Op) (uint64, error) {
 	case errors.Is(err, store.ErrDiskFull):
 		s.faults.set("disk", FaultBlink, err.Error())
 	case errors.Is(err, replication.ErrBadInput), errors.Is(err, replication.ErrNotLoggedOn), errors.Is(err, replication.ErrRefused),
-		errors.Is(err, replication.ErrNoActive), errors.Is(err, context.Canceled):
+		errors.Is(err, replication.ErrNoActive), errors.Is(err, replication.ErrOutcomeUnknown), errors.Is(err, context.Canceled):
 	default:
 		s.faults.set("disk", FaultBlink, err.Error())
 	}

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"consoled/api"
 	"consoled/hal"
 )
 
@@ -22,7 +23,7 @@ func (s *Service) webUI() http.Handler {
 			leds = append(leds, led{n, st.LEDs[n]})
 		}
 		statusPage.Execute(w, struct {
-			S    StatusJSON
+			S    api.Status
 			LEDs []led
 		}{st, leds})
 	})
@@ -48,6 +49,8 @@ func (s *Service) webUI() http.Handler {
 		}
 		fmt.Fprintf(w, "# HELP consoled_link_up NIC carrier.\n# TYPE consoled_link_up gauge\nconsoled_link_up %d\n", up)
 		fmt.Fprintf(w, "# HELP consoled_faults Current faults.\n# TYPE consoled_faults gauge\nconsoled_faults %d\n", len(st.Faults))
+		fmt.Fprintf(w, "# HELP consoled_open_fds Open file descriptors.\n# TYPE consoled_open_fds gauge\nconsoled_open_fds %d\n", st.Descriptors.Open)
+		fmt.Fprintf(w, "# HELP consoled_max_fds The limit on open file descriptors.\n# TYPE consoled_max_fds gauge\nconsoled_max_fds %d\n", st.Descriptors.Limit)
 	})
 	return mux
 }

@@ -3,10 +3,13 @@
 // hal/mock (in memory), hal/gpio (periph.io) and hal/netlink (the NIC).
 //
 // The shape follows periph.io's conn/gpio: small interfaces, a fake beside
-// them, drivers elsewhere.
+// them, drivers elsewhere, and optional capabilities (ButtonPresser,
+// LinkSetter) that a driver implements where it can and a caller checks by
+// type assertion.
 package hal
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -49,6 +52,16 @@ type Button interface {
 	Name() string
 	// Pressed reports the current debounced level.
 	Pressed() bool
+}
+
+// ButtonPresser is a Button that software can press: the mock board's, or
+// a test jig's relay across a real one. Check for it by type assertion.
+type ButtonPresser interface {
+	Button
+	// Press presses the button, holds it for hold (a tap when 0) and
+	// releases it. It returns after the release, or early with ctx's error,
+	// releasing the button.
+	Press(ctx context.Context, hold time.Duration) error
 }
 
 // LEDState is what an LED shows.
@@ -118,6 +131,14 @@ type Link interface {
 	State() LinkState
 	// Changes delivers every change of State. It is closed by the board's Close.
 	Changes() <-chan LinkState
+}
+
+// LinkSetter is a Link whose carrier software can set, as pulling or
+// plugging the cable would: the mock board's. Check for it by type
+// assertion.
+type LinkSetter interface {
+	Link
+	SetCarrier(up bool) error
 }
 
 // Board is a console's front panel and NIC: the named set of buttons and LEDs

@@ -1,12 +1,13 @@
 // Command consolectl controls a running consoled through its control socket.
+// See README.md for the commands.
 package main
 
 import (
 	"os"
 
-	"consoled/firmware"
+	"consoled/ctl"
 )
 
 func main() {
-	os.Exit(firmware.RunCtl(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(ctl.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

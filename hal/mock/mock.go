@@ -1,6 +1,7 @@
 // Package mock is an in-memory hal.Board for tests, benches and the built-in
 // "mock" board: buttons are pressed and the link is cut by calling methods
-// (the control API exposes them as `consolectl press` and `consolectl link`),
+// (its buttons are hal.ButtonPressers and its link a hal.LinkSetter, which
+// the control API drives as `consolectl press` and `consolectl link`),
 // and the LEDs are read back as states.
 package mock
 
@@ -45,7 +46,11 @@ type Board struct {
 	done    chan struct{}
 }
 
-var _ hal.Board = (*Board)(nil)
+var (
+	_ hal.Board         = (*Board)(nil)
+	_ hal.ButtonPresser = button{}
+	_ hal.LinkSetter    = link{}
+)
 
 // New returns a board with every button released, every LED off and the link up.
 func New(opts Options) *Board {
@@ -213,6 +218,11 @@ func (p button) Pressed() bool {
 	return p.b.pressed[p.name]
 }
 
+// Press presses the button as Board.Press does.
+func (p button) Press(ctx context.Context, hold time.Duration) error {
+	return p.b.Press(ctx, p.name, hold)
+}
+
 type led struct {
 	b    *Board
 	name string
@@ -248,3 +258,6 @@ func (l link) State() hal.LinkState {
 	return l.b.link
 }
 func (l link) Changes() <-chan hal.LinkState { return l.b.changes }
+
+// SetCarrier sets the carrier as Board.SetLink does.
+func (l link) SetCarrier(up bool) error { return l.b.SetLink(up) }

@@ -115,3 +115,31 @@ func TestLinkChangesAndClose(t *testing.T) {
 		t.Fatal("second Close:", err)
 	}
 }
+
+// The board's capabilities, found by type assertion as the service finds
+// them, drive the board as its own methods do.
+func TestCapabilities(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	btn, _ := b.Button(hal.ButtonLogoff)
+	p, ok := btn.(hal.ButtonPresser)
+	if !ok {
+		t.Fatal("a mock button is not a hal.ButtonPresser")
+	}
+	if err := p.Press(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if down, up := <-b.Buttons(), <-b.Buttons(); !down.Pressed || up.Pressed || down.Button != hal.ButtonLogoff {
+		t.Fatalf("press through the capability: %v, %v", down, up)
+	}
+	ls, ok := b.Link().(hal.LinkSetter)
+	if !ok {
+		t.Fatal("the mock link is not a hal.LinkSetter")
+	}
+	if err := ls.SetCarrier(false); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-b.Link().Changes(); st.Up || b.Link().State().Up {
+		t.Fatalf("carrier still up after SetCarrier(false): %v", st)
+	}
+}

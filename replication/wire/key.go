@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Key is the show network's 32-byte secret. Its String method prints only
@@ -59,7 +60,10 @@ func LoadOrCreateKey(path string) (k Key, created bool, err error) {
 }
 
 func loadKey(path string) (Key, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO for reading would wait for a writer; the
+	// file is checked to be regular (where the flag changes nothing) before
+	// anything is read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return Key{}, err

@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestKeyCreate(t *testing.T) {
@@ -182,5 +184,33 @@ func TestKeyFingerprint(t *testing.T) {
 	}
 	if s := a.String(); strings.Contains(s, a.Hex()[:16]) || !strings.Contains(s, fa) {
 		t.Fatalf("String() = %q: must show the fingerprint, not the key", s)
+	}
+}
+
+// A key file that is a FIFO (or any other non-regular file) is refused at
+// once: opening it must not wait for a writer, so a console neither hangs
+// at start-up nor keeps its data directory locked.
+func TestKeyFIFORefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "network.key")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("no FIFOs here: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := LoadOrCreateKey(path)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is not a regular file") || !strings.Contains(err.Error(), path) {
+			t.Fatalf("FIFO key file: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		// Unblock the open so the goroutine ends with the test.
+		if w, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatal("LoadOrCreateKey waited on a FIFO for 10s")
 	}
 }

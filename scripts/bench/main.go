@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"consoled/firmware"
+	"consoled/client"
 	"consoled/replication/store/storebench"
 )
 
@@ -28,7 +28,7 @@ var (
 	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
-	only     = flag.String("only", "", "run only these sections (comma-separated: single, network, edits, latency, failover, handover, schedules, nic; edits and latency are parts of network alone)")
+	only     = flag.String("only", "", "run only these sections (comma-separated: sizes, single, network, edits, latency, failover, handover, schedules, nic; edits and latency are parts of network alone)")
 	logLevel = flag.String("log-level", "warn", "the consoles' --log-level (info shows each full copy's timings)")
 	cpuProf  = flag.String("cpuprofile", "", "write CPU profiles of the bench's consoles (ID.prof) and of the bench itself (bench.prof) to this folder")
 )
@@ -69,6 +69,9 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Printf("consoled bench — %s, %d writers, %s runs\n\n", time.Now().Format(time.RFC3339), *writers, *dur)
+	if section("sizes") {
+		binarySizes(tmp)
+	}
 	if section("single") {
 		singleConsole(tmp)
 	}
@@ -128,7 +131,10 @@ func fatalf(format string, v ...any) { fatal(fmt.Sprintf(format, v...)) }
 type console struct {
 	cmd    *exec.Cmd
 	socket string
-	client *firmware.Client
+	client *client.Client
+	// post makes edits as any HTTP client can, with POST /v1/edit on
+	// kept-alive connections, one per writer.
+	post *client.Client
 }
 
 func startConsole(dir, id string, extra ...string) *console {
@@ -146,7 +152,8 @@ func startConsole(dir, id string, extra ...string) *console {
 	startedMu.Lock()
 	started = append(started, c)
 	startedMu.Unlock()
-	c.client = firmware.NewClient(c.socket)
+	c.client = client.Unix(c.socket)
+	c.post = client.New(client.DialUnix(c.socket), client.Options{Where: c.socket, IdleConns: *writers})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := c.client.Status(context.Background()); err == nil {
@@ -160,6 +167,7 @@ func startConsole(dir, id string, extra ...string) *console {
 
 func (c *console) stop() {
 	c.client.Close()
+	c.post.Close()
 	c.cmd.Process.Signal(os.Interrupt)
 	c.cmd.Wait()
 }
@@ -186,6 +194,19 @@ func throughput(workers int, d time.Duration, fn func(w, i int) error) float64 {
 	return float64(n.Load()) / time.Since(start).Seconds()
 }
 
+// setLatency times n sequential edits made by fn.
+func setLatency(n int, fn func(i int) error) (p50, p99 time.Duration) {
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		t0 := time.Now()
+		if err := fn(i); err != nil {
+			fatal(err)
+		}
+		lat[i] = time.Since(t0)
+	}
+	return percentiles(lat)
+}
+
 func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return ds[len(ds)*50/100], ds[len(ds)*99/100]
@@ -207,16 +228,18 @@ func singleConsole(tmp string) {
 		_, err := c.client.Set(ctx, fmt.Sprintf("cue/%d.%d", w, i), value)
 		return err
 	})
-
-	lat := make([]time.Duration, *latN)
-	for i := range lat {
-		t0 := time.Now()
-		if _, err := c.client.Set(ctx, fmt.Sprintf("lat/%d", i), value); err != nil {
-			fatal(err)
-		}
-		lat[i] = time.Since(t0)
-	}
-	p50, p99 := percentiles(lat)
+	postRate := throughput(*writers, *dur, func(w, i int) error {
+		_, err := c.post.PostEdit(ctx, fmt.Sprintf("post/%d.%d", w, i), value, false)
+		return err
+	})
+	p50, p99 := setLatency(*latN, func(i int) error {
+		_, err := c.client.Set(ctx, fmt.Sprintf("lat/%d", i), value)
+		return err
+	})
+	q50, q99 := setLatency(*latN, func(i int) error {
+		_, err := c.post.PostEdit(ctx, fmt.Sprintf("latpost/%d", i), value, false)
+		return err
+	})
 
 	// The whole consolectl process, as a script would run it.
 	cli := make([]time.Duration, 100)
@@ -238,12 +261,41 @@ func singleConsole(tmp string) {
 
 	fmt.Println("## One console on the mock board (issue: single console)")
 	fmt.Printf("%-58s %14s\n", "measure", "value")
-	fmt.Printf("%-58s %12.0f/s\n", fmt.Sprintf("acknowledged edits via control API (%d clients)", *writers), apiRate)
-	fmt.Printf("%-58s %14s\n", fmt.Sprintf("one set via control API, p50 (%d sequential)", *latN), ms(p50))
-	fmt.Printf("%-58s %14s\n", "one set via control API, p99", ms(p99))
+	fmt.Printf("%-58s %12.0f/s\n", fmt.Sprintf("acknowledged edits via the edit stream (%d clients)", *writers), apiRate)
+	fmt.Printf("%-58s %12.0f/s\n", fmt.Sprintf("acknowledged edits via plain POST /v1/edit (%d clients)", *writers), postRate)
+	fmt.Printf("%-58s %14s\n", fmt.Sprintf("one set via the edit stream, p50 (%d sequential)", *latN), ms(p50))
+	fmt.Printf("%-58s %14s\n", "one set via the edit stream, p99", ms(p99))
+	fmt.Printf("%-58s %14s\n", "one set via plain POST /v1/edit, p50", ms(q50))
+	fmt.Printf("%-58s %14s\n", "one set via plain POST /v1/edit, p99", ms(q99))
 	fmt.Printf("%-58s %14s\n", "one `consolectl set` process, p50 (100 runs)", ms(c50))
 	fmt.Printf("%-58s %14s\n", "one `consolectl set` process, p99", ms(c99))
 	fmt.Printf("%-58s %12.0f/s\n", fmt.Sprintf("baseline: raw Pebble synced batches (%d writers)", *writers), rawRate)
-	fmt.Printf("%-58s %14.2f\n", "ratio: API edits / raw Pebble", apiRate/rawRate)
+	fmt.Printf("%-58s %14.2f\n", "ratio: stream edits / raw Pebble", apiRate/rawRate)
+	fmt.Printf("%-58s %14.2f\n", "ratio: POST edits / raw Pebble", postRate/rawRate)
+	fmt.Println()
+}
+
+// binarySizes prints the size of both programs as built in -bin, and
+// stripped of their symbol tables and DWARF (-ldflags=-s -w), the way an
+// image would ship them.
+func binarySizes(tmp string) {
+	fmt.Println("## Binary sizes")
+	fmt.Printf("%-58s %14s %14s\n", "program", "as built", "stripped")
+	dir := filepath.Join(tmp, "stripped")
+	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", dir+"/", "./cmd/consoled", "./cmd/consolectl")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fatalf("building stripped binaries: %v", err)
+	}
+	for _, name := range []string{"consoled", "consolectl"} {
+		size := func(path string) string {
+			fi, err := os.Stat(path)
+			if err != nil {
+				fatal(err)
+			}
+			return fmt.Sprintf("%.1f MB", float64(fi.Size())/1e6)
+		}
+		fmt.Printf("%-58s %14s %14s\n", name, size(filepath.Join(*bin, name)), size(filepath.Join(dir, name)))
+	}
 	fmt.Println()
 }

@@ -19,7 +19,7 @@ import (
 	vnl "github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"consoled/firmware"
+	"consoled/client"
 	"consoled/hal"
 	"consoled/hal/netlink"
 )
@@ -248,7 +248,7 @@ func nicIP(args ...string) error {
 // nicConsole is consoled running in the bench's first namespace.
 type nicConsole struct {
 	cmd    *exec.Cmd
-	client *firmware.Client
+	client *client.Client
 	exited chan struct{}
 	err    error // Wait's result, valid after exited is closed
 }
@@ -272,7 +272,7 @@ func startNICConsole(ctx context.Context, tmp, ns string) (*nicConsole, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting consoled in %s: %w", ns, err)
 	}
-	c := &nicConsole{cmd: cmd, client: firmware.NewClient(filepath.Join(data, "consoled.sock")), exited: make(chan struct{})}
+	c := &nicConsole{cmd: cmd, client: client.Unix(filepath.Join(data, "consoled.sock")), exited: make(chan struct{})}
 	go func() { c.err = cmd.Wait(); close(c.exited) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
