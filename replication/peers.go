@@ -661,6 +661,30 @@ func (e *Engine) reconnecting(since time.Time) []string {
 	return out
 }
 
+// peerViews lists the consoles connected now, and those whose connection
+// ended, as the decider sees them, sorted by ID.
+func (e *Engine) peerViews() []peerView {
+	e.net.mu.Lock()
+	var out []peerView
+	for id, k := range e.net.known {
+		if !k.connected {
+			out = append(out, peerView{ID: id, LostAt: k.lostAt, State: k.state})
+		}
+	}
+	peers := make([]*peer, 0, len(e.net.peers))
+	for _, p := range e.net.peers {
+		peers = append(peers, p)
+	}
+	e.net.mu.Unlock()
+	for _, p := range peers {
+		p.mu.Lock()
+		out = append(out, peerView{ID: p.id, Connected: true, Heard: !p.stateAt.IsZero(), State: p.state})
+		p.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 // activeFor returns the connected peer that is active for show; when two
 // are (a split network meeting again), the one that is to stay (see ahead).
 func (e *Engine) activeFor(show string) *peer {
