@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/jonboulle/clockwork"
-
 )
 
 // Two actives meeting compare their own live seq with the other's last
