@@ -184,6 +184,7 @@ type Engine struct {
 	stats struct {
 		fullSyncs, catchUps, adoptions atomic.Uint64
 	}
+	guard guardState // what was refused from the network (refusals.go)
 
 	// pipe orders the active's edits (see pipeline); one per show launched
 	// as active, made by its first edit.
@@ -786,6 +787,9 @@ func (e *Engine) submitOnce(ctx context.Context, ops []store.Op) (uint64, error)
 // batch (see pipeline) and returns once they are durable here and confirmed
 // by the backups as the ack mode asks.
 func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, error) {
+	if len(ops) == 0 {
+		return 0, fmt.Errorf("%w: no edits", ErrBadInput) // a commit of none has no seq to answer with
+	}
 	for _, op := range ops {
 		if err := ValidateOp(op); err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrBadInput, err)
@@ -874,6 +878,7 @@ type Status struct {
 	Merges         []Merge // divergence merges not yet acknowledged
 	WaitingFor     string  // a launch waits for this master console to launch first
 	ProtocolFaults []string
+	GuardStatus    // what was refused from the network (refusals.go)
 }
 
 // Status returns a snapshot.
@@ -886,6 +891,7 @@ func (e *Engine) Status() Status {
 		FullSyncs:      e.stats.fullSyncs.Load(),
 		CatchUps:       e.stats.catchUps.Load(),
 		Adoptions:      e.stats.adoptions.Load(),
+		GuardStatus:    e.guardStatus(),
 	}
 	if e.started {
 		s.Peers = e.peerList()

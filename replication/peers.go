@@ -50,6 +50,8 @@ type peer struct {
 
 	serveMu     sync.Mutex
 	cancelServe context.CancelFunc // the active's service of this peer's join
+
+	guard peerGuard // what the checks keep (validate.go)
 }
 
 func (p *peer) State() wire.State {
@@ -476,9 +478,11 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		m, err = p.conn.ReadMsg()
 		if err != nil {
 			if errors.Is(err, wire.ErrMalformed) {
-				// Only a peer with the key can send; still, never trust it.
-				e.log.Error("malformed message from peer", "peer", p.id, "err", err)
+				e.badMessage(p, err) // only a peer with the key can send; still, never trust it
 			}
+			return
+		}
+		if err = e.checkMsg(p, m); err != nil {
 			return
 		}
 		p.mu.Lock()
@@ -504,9 +508,13 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		case *wire.Ack:
 			e.onAck(p, m.Seq)
 		case *wire.Forward:
+			if !p.takeForwardSlot(ctx) {
+				return
+			}
 			e.net.wg.Add(1)
 			go func() {
 				defer e.net.wg.Done()
+				defer p.releaseForwardSlot()
 				e.serveForward(ctx, p, m)
 			}()
 		case *wire.ForwardReply:
