@@ -243,20 +243,19 @@ func (e *Engine) hello() wire.Hello {
 
 func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 	for {
-		nc, err := ln.Accept()
+		nc, release, err := e.accept(ctx, ln) // waits out accept errors (accept.go)
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Error("peer listener stopped", "err", err)
-			}
 			return
 		}
 		if !e.linkUp.Load() {
 			nc.Close() // an island takes no peers
+			release()
 			continue
 		}
 		e.net.wg.Add(1)
 		go func() {
 			defer e.net.wg.Done()
+			defer release()
 			c, err := wire.Server(ctx, nc, e.net.tls.Server())
 			if err != nil {
 				e.connFailed(nc.RemoteAddr().String(), err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -98,13 +99,27 @@ type probe struct {
 
 func dialProbe(t testing.TB, key wire.Key, id, addr string) *probe {
 	t.Helper()
+	return dialProbeFrom(t, key, id, "", addr)
+}
+
+// dialProbeFrom connects from the local address src ("" for any).
+func dialProbeFrom(t testing.TB, key wire.Key, id, src, addr string) *probe {
+	t.Helper()
 	tl, err := wire.NewTLS(key, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := wire.Dial(ctx, addr, tl.Client())
+	var d net.Dialer
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := wire.Client(ctx, nc, tl.Client())
 	if err != nil {
 		t.Fatal(err)
 	}

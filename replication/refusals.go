@@ -1,6 +1,9 @@
 package replication
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // guardState counts what the engine refused from the network: messages
 // (validate.go), connections (accept.go) and beacons (beacons.go).
@@ -8,6 +11,9 @@ type guardState struct {
 	badMessages    atomic.Uint64
 	connsRefused   atomic.Uint64
 	beaconsRefused atomic.Uint64
+
+	mu         sync.Mutex
+	handshakes map[string]int // handshakes under way, by source host (accept.go)
 }
 
 // GuardStatus is the part of Status about what the engine refused.
