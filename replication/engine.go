@@ -383,6 +383,9 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 		return fmt.Errorf("%w: logged on to show %q; log off first", ErrRefused, cur.Name())
 	}
 	e.waitForPeers(ctx)
+	if err := e.checkDuplicate(show); err != nil {
+		return err
+	}
 	var sh *store.Show
 	for attempt := 1; ; attempt++ {
 		p := e.activeFor(show)

@@ -391,6 +391,9 @@ func (e *Engine) handshake(ctx context.Context, c *wire.Conn, dialed bool, addr 
 	h, err := wire.Handshake(c, e.hello(), 5*time.Second)
 	if err != nil {
 		c.Close()
+		if errors.Is(err, wire.ErrDuplicateConsole) {
+			e.noteDuplicate(dialed, addr, h) // a launch is refused meanwhile (duplicate.go)
+		}
 		e.connFailed(addr, err)
 		return false
 	}

@@ -14,6 +14,7 @@ type guardState struct {
 
 	mu         sync.Mutex
 	handshakes map[string]int // handshakes under way, by source host (accept.go)
+	duplicate  duplicateNote  // the last console met with this one's ID (duplicate.go)
 }
 
 // GuardStatus is the part of Status about what the engine refused.
