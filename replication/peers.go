@@ -268,7 +268,11 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 
 // dial keeps a connection to addr: it reconnects whenever the peer there
 // is not connected, backing off up to 2 s.
-func (e *Engine) dial(ctx context.Context, addr string) {
+func (e *Engine) dial(ctx context.Context, addr string) { e.dialWith(ctx, addr, nil) }
+
+// dialWith is dial; d, when not nil, is an address a beacon named, which is
+// given up after a few attempts that do not reach its console (beacons.go).
+func (e *Engine) dialWith(ctx context.Context, addr string, d *discovered) {
 	e.net.mu.Lock()
 	if e.net.dialAddr[addr] {
 		e.net.mu.Unlock()
@@ -314,6 +318,12 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 			e.net.mu.Lock()
 			e.net.tried[addr] = true
 			e.net.mu.Unlock()
+			if d != nil {
+				var stop bool
+				if kept, stop = d.after(e, addr, kept); stop {
+					return
+				}
+			}
 			if kept {
 				backoff = 50 * time.Millisecond
 				continue

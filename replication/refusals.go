@@ -3,6 +3,7 @@ package replication
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // guardState counts what the engine refused from the network: messages
@@ -13,8 +14,10 @@ type guardState struct {
 	beaconsRefused atomic.Uint64
 
 	mu         sync.Mutex
-	handshakes map[string]int // handshakes under way, by source host (accept.go)
-	duplicate  duplicateNote  // the last console met with this one's ID (duplicate.go)
+	handshakes map[string]int       // handshakes under way, by source host (accept.go)
+	duplicate  duplicateNote        // the last console met with this one's ID (duplicate.go)
+	own        beacon               // the beacon this console sends (beacons.go)
+	givenUp    map[string]time.Time // discovered addresses given up on, and when
 }
 
 // GuardStatus is the part of Status about what the engine refused.
