@@ -408,6 +408,9 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			e.waitForActive(ctx, show, e.opts.JoinWait)
 			p = e.activeFor(show)
 		}
+		if err := e.knownDamage(show, p != nil); err != nil { // damaged.go
+			return err
+		}
 		if p == nil {
 			if err := e.checkStale(ctx, show); err != nil {
 				if !force {
@@ -424,6 +427,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			// replaced (store/placeholder.go).
 			sh, err = e.st.OpenPlaceholder(show)
 		}
+		sh, err = e.checkOpened(show, p != nil, sh, err) // a damaged copy (damaged.go)
 		if err != nil {
 			return fmt.Errorf("replication: launch %s: %w", show, err)
 		}

@@ -18,6 +18,7 @@ type guardState struct {
 	duplicate  duplicateNote        // the last console met with this one's ID (duplicate.go)
 	own        beacon               // the beacon this console sends (beacons.go)
 	givenUp    map[string]time.Time // discovered addresses given up on, and when
+	damaged    map[string]bool      // shows whose damaged copy a launch archived (damaged.go)
 }
 
 // GuardStatus is the part of Status about what the engine refused.

@@ -350,6 +350,7 @@ func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
 	if err := syncDir(showsDir); err != nil {
 		return err
 	}
+	s.clearDamage(name)
 	s.log.Info("store: installed a new copy", "show", name, "seq", lin.Seq, "archived_old", o.Archive)
 	return nil
 }
@@ -357,7 +358,10 @@ func (s *Store) Install(name, dir string, o InstallOptions) (err error) {
 // archive moves the copy at dir into DIR/archives with its description.
 func (s *Store) archive(name, dir, why, console string) (Archive, error) {
 	a := Archive{Show: name, Console: console, Time: time.Now().UTC(), Why: why}
-	if db, err := pebble.Open(dir, s.pebbleOptions(name, true)); err == nil {
+	// Read-only: the copy is kept as it is (it may be a damaged one).
+	o := s.pebbleOptions(name, true)
+	o.ReadOnly = true
+	if db, err := pebble.Open(dir, o); err == nil {
 		if lin, err := loadLineage(db); err == nil {
 			a.ShowID, a.Seq, a.Epochs = lin.ShowID, lin.Seq, lin.Epochs
 		}
