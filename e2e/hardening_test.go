@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,4 +136,27 @@ func TestDamagedCopyRefusedAtLaunch(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// Issue 13: consoled runs with its soft descriptor limit raised to the hard
+// one (Go does it at start since 1.19), so a service manager's low default
+// soft limit (1024, or 256 here) is not what the peer port, the control
+// socket and the status page share.
+func TestSoftDescriptorLimitRaised(t *testing.T) {
+	c := newConsole(t, "desk-1")
+	c.via = []string{"sh", "-c", `ulimit -Hn 4096 && ulimit -Sn 256 && exec "$0" "$@"`}
+	c.start()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", c.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); strings.HasPrefix(line, "Max open files") && len(f) >= 5 {
+			if f[3] != "4096" || f[4] != "4096" {
+				t.Fatalf("consoled's descriptor limits: soft %s, hard %s; want both 4096", f[3], f[4])
+			}
+			return
+		}
+	}
+	t.Fatalf("no descriptor limit in /proc/%d/limits", c.cmd.Process.Pid)
 }

@@ -60,7 +60,8 @@ type console struct {
 	data   string
 	socket string
 	args   []string
-	netns  string // run inside this network namespace
+	netns  string   // run inside this network namespace
+	via    []string // run through this command (its arguments, then consoled's)
 	cmd    *exec.Cmd
 	log    *syncBuffer
 	exited chan struct{}
@@ -112,6 +113,9 @@ func (c *console) start() {
 		// ip netns exec execs consoled in place, so killing this process
 		// kills the console.
 		c.cmd = exec.Command("ip", append([]string{"netns", "exec", c.netns, filepath.Join(binDir, "consoled")}, c.args...)...)
+	}
+	if len(c.via) > 0 {
+		c.cmd = exec.Command(c.via[0], append(append(c.via[1:], filepath.Join(binDir, "consoled")), c.args...)...)
 	}
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
