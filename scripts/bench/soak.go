@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"consoled/replication/wire"
@@ -29,7 +30,9 @@ const soakIdle = 1000
 // connections the console had closed by the end of the edit run (idle
 // timeouts and per-source limits close them, which is the point).
 //
-//   - peer port: TCP connections that never start their TLS handshake;
+//   - peer port: TCP connections that never start their TLS handshake,
+//     from 100 loopback addresses (127.0.1.x), 10 from each: one address
+//     may hold only 16 connections in their handshake;
 //   - control socket: connections that never send a request;
 //   - status page: keep-alive connections idle after one GET /status.json.
 func soakBench(tmp string) {
@@ -68,7 +71,7 @@ func soakBench(tmp string) {
 
 	opened := time.Now()
 	doors := []*door{
-		{name: "peer port", dial: func() (net.Conn, error) { return net.Dial("tcp", peerAddr) }},
+		{name: "peer port (from 100 loopback addresses)", dial: func() (net.Conn, error) { return dialFromLoopback(peerAddr) }},
 		{name: "control socket", dial: func() (net.Conn, error) { return net.Dial("unix", a.socket) }},
 		{name: "status page", dial: func() (net.Conn, error) { return dialIdleHTTP(httpAddr) }},
 	}
@@ -81,6 +84,9 @@ func soakBench(tmp string) {
 		}
 	}()
 	atOpen := sample(pid)
+	for _, d := range doors {
+		d.openAtFirst = d.countOpen()
+	}
 	var mid procSample
 	midDone := make(chan struct{})
 	go func() {
@@ -91,7 +97,7 @@ func soakBench(tmp string) {
 	with := edits("soak")
 	<-midDone
 	for _, d := range doors {
-		d.countOpen()
+		d.openAfterRun = d.countOpen()
 	}
 	checked := time.Since(opened)
 
@@ -116,25 +122,27 @@ func soakBench(tmp string) {
 	}{{"  before", before}, {"  with the idle connections just opened", atOpen}, {"  halfway through the edit run", mid}, {"  after they were closed", after}} {
 		fmt.Printf("%-58s %14s\n", r.what, fmt.Sprintf("%d fds, %d MB", r.s.fds, r.s.rssKB>>10))
 	}
-	fmt.Printf("%-58s %14s\n", fmt.Sprintf("idle connections still open %.0f s after opening:", checked.Seconds()), "")
+	fmt.Printf("%-58s %14s\n", fmt.Sprintf("idle connections still open: once all were opened / %.0f s later", checked.Seconds()), "")
 	for _, d := range doors {
 		refused := ""
 		if d.failed > 0 {
 			refused = fmt.Sprintf(" (%d not opened: %v)", d.failed, d.err)
 		}
-		fmt.Printf("%-58s %14s\n", "  "+d.name+refused, fmt.Sprintf("%d of %d", d.stillOpen, d.opened()))
+		fmt.Printf("%-58s %14s\n", fmt.Sprintf("  %s, of %d%s", d.name, d.opened, refused), fmt.Sprintf("%d / %d", d.openAtFirst, d.openAfterRun))
 	}
 	fmt.Println()
 }
 
 // door is one way into the console, with the idle connections on it.
 type door struct {
-	name      string
-	dial      func() (net.Conn, error)
-	conns     []net.Conn
-	failed    int
-	err       error // the first dial error
-	stillOpen int
+	name   string
+	dial   func() (net.Conn, error)
+	conns  []net.Conn
+	opened int
+	failed int
+	err    error // the first dial error
+
+	openAtFirst, openAfterRun int // the connections the console had not closed
 }
 
 func (d *door) open(n int) {
@@ -161,23 +169,23 @@ func (d *door) open(n int) {
 		}()
 	}
 	wg.Wait()
+	d.opened = len(d.conns)
 }
-
-func (d *door) opened() int { return len(d.conns) }
 
 // countOpen counts the connections the console has not closed: a read
 // that times out finds the connection still there.
-func (d *door) countOpen() {
-	d.stillOpen = 0
+func (d *door) countOpen() int {
+	n := 0
 	buf := make([]byte, 1)
 	for _, c := range d.conns {
 		c.SetReadDeadline(time.Now().Add(time.Millisecond))
 		_, err := c.Read(buf)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			d.stillOpen++
+			n++
 		}
 	}
+	return n
 }
 
 func (d *door) closeAll() {
@@ -185,6 +193,16 @@ func (d *door) closeAll() {
 		c.Close()
 	}
 	d.conns = d.conns[:0]
+}
+
+var nextSource atomic.Int64
+
+// dialFromLoopback connects to addr from the next of 100 loopback
+// addresses, in turn.
+func dialFromLoopback(addr string) (net.Conn, error) {
+	src := &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+nextSource.Add(1)%100))}
+	d := net.Dialer{LocalAddr: src}
+	return d.Dial("tcp", addr)
 }
 
 // dialIdleHTTP opens a keep-alive connection to the status page, reads one
