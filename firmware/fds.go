@@ -7,8 +7,8 @@ import (
 
 // Descriptors reports this process's open file descriptors and its soft
 // limit on them (RLIMIT_NOFILE), for the status page. Go raises the soft
-// limit to the hard one at start (since Go 1.19), so the limit is the
-// hard one unless that was lowered after.
+// limit to one below the hard one at start (since Go 1.19; e2e
+// TestSoftDescriptorLimitRaised checks it for consoled).
 func Descriptors() (open int, limit uint64, err error) {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
