@@ -184,7 +184,11 @@ func (e *Engine) validAck(p *peer, m *wire.Ack) error {
 	if !linked {
 		return nil // late: the backup was dropped meanwhile (onAck ignores it)
 	}
-	e.mu.RLock()
+	// Never wait for the lock here: an adoption holds it while it waits
+	// for messages this very reader is to pass on.
+	if !e.mu.TryRLock() {
+		return nil
+	}
 	role, sh := e.role, e.show
 	e.mu.RUnlock()
 	if role == RoleActive && sh != nil {
