@@ -141,6 +141,16 @@ type LinkSetter interface {
 	SetCarrier(up bool) error
 }
 
+// BlinkClock is a board whose blinking LEDs all keep one rhythm: dark for
+// half a period from epoch, then lit for half a period, and so on. The web
+// panel blinks its LEDs in the same phase. Check for it by type assertion.
+type BlinkClock interface {
+	BlinkClock() (epoch time.Time, half time.Duration)
+}
+
+// BlinkHalfPeriod is how long a blinking LED stays lit, and then dark (2 Hz).
+const BlinkHalfPeriod = 250 * time.Millisecond
+
 // Board is a console's front panel and NIC: the named set of buttons and LEDs
 // (every name in ButtonNames and LEDNames) and one link.
 type Board interface {

@@ -18,7 +18,7 @@ const (
 	// DefaultDebounce is how long a button must hold a new level to count.
 	DefaultDebounce = 20 * time.Millisecond
 	// BlinkHalfPeriod is how long a blinking LED stays lit and then dark (2 Hz).
-	BlinkHalfPeriod = 250 * time.Millisecond
+	BlinkHalfPeriod = hal.BlinkHalfPeriod
 	// DefaultEdgeWait bounds one wait for a button edge. Halt interrupts the
 	// wait on character-device lines; the bound covers lines whose Halt cannot
 	// (sysfs, fakes), so Close never waits longer than this.
@@ -74,6 +74,7 @@ type Panel struct {
 
 	mu     sync.Mutex // guards the fields below and every LED line write
 	phase  bool       // blink phase: true while blinking LEDs are lit
+	epoch  time.Time  // when the blink ticker started (phase false)
 	closed bool
 
 	closeOnce sync.Once
@@ -131,6 +132,7 @@ func New(board string, buttons []ButtonConfig, leds []LEDConfig, opts Options) (
 	// The ticker is made here, not in the goroutine, so that it exists (and a
 	// fake clock counts it) as soon as New returns.
 	ticker := p.clock.NewTicker(BlinkHalfPeriod)
+	p.epoch = p.clock.Now()
 	p.wg.Add(1)
 	go p.blink(ticker)
 	return p, nil
@@ -181,6 +183,10 @@ func sameNames(got, want []string) error {
 
 // Board is the name the panel was opened under.
 func (p *Panel) Board() string { return p.board }
+
+// BlinkClock is the rhythm of the blinking LEDs: the ticker flips the phase
+// to lit one half period after epoch, and back every half period.
+func (p *Panel) BlinkClock() (time.Time, time.Duration) { return p.epoch, BlinkHalfPeriod }
 
 // Button returns the named button.
 func (p *Panel) Button(name string) (hal.Button, bool) {

@@ -44,12 +44,14 @@ type Board struct {
 	buttons chan hal.ButtonEvent
 	changes chan hal.LinkState
 	done    chan struct{}
+	epoch   time.Time // the blink rhythm's start
 }
 
 var (
 	_ hal.Board         = (*Board)(nil)
 	_ hal.ButtonPresser = button{}
 	_ hal.LinkSetter    = link{}
+	_ hal.BlinkClock    = (*Board)(nil)
 )
 
 // New returns a board with every button released, every LED off and the link up.
@@ -74,6 +76,7 @@ func New(opts Options) *Board {
 		buttons: make(chan hal.ButtonEvent, opts.Queue),
 		changes: make(chan hal.LinkState, opts.Queue),
 		done:    make(chan struct{}),
+		epoch:   opts.Clock.Now(),
 	}
 	for _, n := range hal.LEDNames {
 		b.leds[n] = hal.Off
@@ -83,6 +86,10 @@ func New(opts Options) *Board {
 }
 
 func (b *Board) Name() string { return b.name }
+
+// BlinkClock is the rhythm a blinking LED of this board would keep: that
+// of a real panel started with the board.
+func (b *Board) BlinkClock() (time.Time, time.Duration) { return b.epoch, hal.BlinkHalfPeriod }
 
 func known(name string, names []string) bool {
 	for _, n := range names {
