@@ -37,6 +37,9 @@ type Status struct {
 	ConnsRefused   uint64 `json:"conns_refused"`
 	BeaconsRefused uint64 `json:"beacons_refused"`
 
+	// Copy is the full copy arriving on this console, while one does.
+	Copy *Copy `json:"copy,omitempty"`
+
 	// Merges are the divergence merges not yet acknowledged (consolectl ack);
 	// the FAULT LED blinks while there are any. null when there are none.
 	Merges []Merge `json:"merges"`
@@ -101,12 +104,23 @@ type Merge struct {
 	Archive   string `json:"archive,omitempty"`
 }
 
-// Fault is one reason the FAULT LED is lit.
+// Fault is one reason the FAULT LED is lit. Each is listed once: the same
+// fault reported from several places (a peer reached at two addresses)
+// counts them.
 type Fault struct {
 	Kind    string    `json:"kind"`
 	Level   string    `json:"level"` // blink or steady
 	Message string    `json:"message"`
-	Since   time.Time `json:"since"`
+	Since   time.Time `json:"since"`           // when this console first saw it
+	Count   int       `json:"count,omitempty"` // how many places report it, when more than one
+}
+
+// Copy is a full copy of the show arriving (Status.Copy).
+type Copy struct {
+	From    string    `json:"from"`    // the console sending it
+	Bytes   int64     `json:"bytes"`   // received so far
+	Total   int64     `json:"total"`   // about how many will come; 0 when not known
+	Started time.Time `json:"started"` // when the first bytes came
 }
 
 // Panel is `consolectl panel --json`: LED name → off, on or blink.
