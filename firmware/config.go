@@ -31,6 +31,7 @@ type Config struct {
 	HTTP       string   `yaml:"http"`        // status page address, or "off"
 	NetworkKey string   `yaml:"network-key"` // show network secret; default DATA/network.key
 	Master     bool     `yaml:"master"`      // designated master console (rule 5)
+	LogFormat  string   `yaml:"log-format"`  // text or json; "" is text
 	// MasterGrace is how long a launch that finds no active waits for the
 	// master console to launch first (a duration like 10s; 0 does not wait).
 	MasterGrace string `yaml:"master-grace"`
@@ -94,6 +95,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&f.HTTP, "http", cfg.HTTP, "status page `address`, or off")
 	fs.StringVar(&f.NetworkKey, "network-key", "", "show network key `file` (default DATA/network.key)")
 	fs.BoolVar(&f.Master, "master", false, "this console is the designated master (rule 5)")
+	fs.StringVar(&f.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&f.MasterGrace, "master-grace", cfg.MasterGrace, "how long a launch finding no active waits for the master console to launch first (`duration`; 0 does not wait)")
 	fs.StringVar(&f.Show, "show", "", "`show` the LAUNCH button opens when none was launched before")
 	fs.StringVar(&f.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
@@ -140,6 +142,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			cfg.NetworkKey = f.NetworkKey
 		case "master":
 			cfg.Master = f.Master
+		case "log-format":
+			cfg.LogFormat = f.LogFormat
 		case "master-grace":
 			cfg.MasterGrace = f.MasterGrace
 		case "show":
@@ -237,6 +241,12 @@ func (c *Config) finish() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", ErrUsage, err)
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if err := checkLogFormat(c.LogFormat); err != nil {
+		return fmt.Errorf("%w: --log-format: %v", ErrUsage, err)
 	}
 	if _, err := replication.ParseAckMode(c.Ack); err != nil {
 		return fmt.Errorf("%w: --ack: %v", ErrUsage, err)

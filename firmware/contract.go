@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"consoled/api"
 	"consoled/hal"
@@ -19,11 +20,13 @@ import (
 
 // status is the console's state as the control API shows it.
 func (s *Service) status() api.Status {
-	out := engineStatus(s.engine.Status())
+	est := s.engine.Status()
+	out := engineStatus(est)
 	out.LEDs = s.ledStates()
 	out.Board = s.board.Name()
 	out.Master = s.cfg.Master
-	out.Faults = append(s.faults.list(), out.Faults...)
+	out.Faults = s.stamps.stamp(time.Now(), append(s.faults.list(), out.Faults...))
+	out.Copy = s.copies.Copy(est)
 	out.Acked = s.acked.Load()
 	out.Ack = s.cfg.Ack
 	out.Descriptors = descriptors()

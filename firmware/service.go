@@ -40,6 +40,9 @@ type Options struct {
 	Timeouts Timeouts
 	// Limits on their connections; zero fields take their defaults.
 	Limits Limits
+	// Copy, when set, reports the progress of an arriving full copy
+	// instead of the default (copyprogress.go).
+	Copy CopySource
 }
 
 // Service is one running console.
@@ -62,6 +65,7 @@ type Service struct {
 	ctl, web       net.Listener
 	ctlSrv, webSrv *http.Server
 	streams        editStreams
+	panelParts     // web panel, metrics, systemd (panelparts.go)
 	timeouts       Timeouts
 	limits         Limits
 
@@ -73,14 +77,19 @@ type Service struct {
 // New opens everything a console needs. On error nothing stays open.
 func New(cfg Config, opts Options) (svc *Service, err error) {
 	if opts.Logger == nil {
-		lvl, _ := parseLevel(cfg.LogLevel)
-		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+		opts.Logger = newLogger(cfg, os.Stderr)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
 	}
 	opts.Timeouts.defaults()
 	opts.Limits.defaults()
+	made := noteStartFiles(cfg.Data)
+	defer func() {
+		if err != nil {
+			made.undo() // runs last, after closeAll
+		}
+	}()
 	s := &Service{
 		cfg:      cfg,
 		log:      opts.Logger,
@@ -92,6 +101,7 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		limits:   opts.Limits,
 	}
 	s.faults.changed = s.refresh
+	s.initPanelParts(opts)
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -112,19 +122,16 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 			return nil, err
 		}
 	}
-	key, created, err := wire.LoadOrCreateKey(cfg.NetworkKey)
+	key, saveKey, err := loadKey(cfg.NetworkKey)
 	if err != nil {
 		return nil, err
-	}
-	if created {
-		s.log.Info("created a new show network key; copy it to the other consoles (consolectl network-key)", "file", cfg.NetworkKey)
 	}
 	ack, _ := replication.ParseAckMode(cfg.Ack)
 	grace, _ := time.ParseDuration(cfg.MasterGrace)
 	discovery := s.discoveryNIC()
 	if s.engine, err = replication.New(replication.Options{
 		ID: cfg.ID, Store: s.store, Logger: s.log, Clock: s.clock,
-		Key: key, Listen: cfg.Listen, Peers: cfg.Peers, Master: cfg.Master, MasterGrace: grace, Ack: ack, Discovery: discovery,
+		Key: key, Listen: cfg.Listen, Peers: s.otherPeers(), Master: cfg.Master, MasterGrace: grace, Ack: ack, Discovery: discovery,
 		ProtocolVersion: uint16(cfg.ProtocolVersion),
 	}); err != nil {
 		return nil, err
@@ -151,6 +158,13 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		s.web = s.limitConns(s.web, "status page", s.limits.StatusConns, s.limits.StatusConnsPerSource)
 		s.webSrv = &http.Server{Handler: s.webUI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle,
 			MaxHeaderBytes: 16 << 10, ErrorLog: errLog}
+	}
+	// Written last: a start that failed leaves no key a second try would
+	// take for a provisioned one.
+	if created, err := saveKey(); err != nil {
+		return nil, err
+	} else if created {
+		s.log.Info("created a new show network key; copy it to the other consoles (consolectl network-key)", "file", cfg.NetworkKey)
 	}
 	return s, nil
 }
@@ -238,6 +252,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.webSrv != nil {
 		serve(s.webSrv, s.web, "status page")
 	}
+	s.startPanelParts(ctx, &wg)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -259,7 +274,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.gestures.Stop()
 	wg.Wait()
+	stopped := s.notifyStopping()
 	err := s.engine.Logoff(context.Background())
+	stopped()
 	if cerr := s.closeAll(); err == nil {
 		err = cerr
 	}
@@ -327,6 +344,8 @@ func (s *Service) loop(ctx context.Context) {
 			s.updatePanel()
 		case <-s.refresh:
 			s.updatePanel()
+		case reply := <-s.probe:
+			s.answerProbe(reply)
 		case reply := <-s.barrier:
 			// Take every edge already queued, so a press that returned has
 			// had its gesture decided, then let the command worker answer
@@ -372,6 +391,7 @@ func (s *Service) updatePanel() {
 			s.log.Error("LED", "led", name, "err", err)
 		}
 	}
+	s.hub.poke()
 }
 
 // launch logs on to show and remembers it for the LAUNCH button.
@@ -408,7 +428,9 @@ func (s *Service) lastShow() string {
 
 // submit records edits and keeps the FAULT LED in step with the disk.
 func (s *Service) submit(ctx context.Context, ops []store.Op) (uint64, error) {
+	t0 := time.Now()
 	seq, err := s.engine.Submit(ctx, ops)
+	s.observeSubmit(t0, err)
 	switch {
 	case err == nil:
 		s.acked.Add(uint64(len(ops)))

@@ -26,6 +26,13 @@ type testService struct {
 // extra consoled flags args.
 func startTestService(t *testing.T, opts Options, args ...string) *testService {
 	t.Helper()
+	return startTestServiceWith(t, opts, nil, args...)
+}
+
+// startTestServiceWith is startTestService with prepare called on the
+// service between New and Run.
+func startTestServiceWith(t *testing.T, opts Options, prepare func(*Service), args ...string) *testService {
+	t.Helper()
 	dir := t.TempDir()
 	cfg, err := ParseArgs(append([]string{"--id", "t1", "--data", dir, "--listen", "127.0.0.1:0", "--http", "off", "--discovery", "off"}, args...), io.Discard)
 	if err != nil {
@@ -37,6 +44,9 @@ func startTestService(t *testing.T, opts Options, args ...string) *testService {
 	svc, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(svc)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)

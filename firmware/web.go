@@ -1,83 +1,96 @@
 package firmware
 
 import (
+	"embed"
+	"encoding/hex"
 	"fmt"
-	"html/template"
+	"io/fs"
+	"log/slog"
 	"net/http"
+	"sync"
 
 	"consoled/api"
-	"consoled/hal"
+	"consoled/replication/store"
 )
 
-// webUI is the status page, its JSON and the metrics, on --http. It only
-// reads: changing the show goes through the control socket, which is
-// protected by file permissions, not through a TCP port.
+// The page's files, served as they are: no build step.
+//
+//go:embed web
+var webFiles embed.FS
+
+// webUI is the web front panel, the status JSON and the metrics, on
+// --http. It only reads: changing the show goes through the control
+// socket, which is protected by file permissions, not through a TCP port.
 func (s *Service) webUI() http.Handler {
+	static, _ := fs.Sub(webFiles, "web")
+	files := http.FileServerFS(static)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		st := s.status()
-		type led struct{ Name, State string }
-		var leds []led
-		for _, n := range hal.LEDNames {
-			leds = append(leds, led{n, st.LEDs[n]})
-		}
-		statusPage.Execute(w, struct {
-			S    api.Status
-			LEDs []led
-		}{st, leds})
-	})
+	mux.Handle("GET /{$}", files)
+	mux.Handle("GET /panel.css", files)
+	mux.Handle("GET /panel.js", files)
+	mux.HandleFunc("GET /events", s.hub.serveEvents)
+	mux.HandleFunc("GET /view.json", s.hub.serveView)
 	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.status())
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		st := s.status()
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintf(w, "# HELP consoled_seq Last sequence number of the live show copy.\n# TYPE consoled_seq gauge\nconsoled_seq %d\n", st.Seq)
-		fmt.Fprintf(w, "# HELP consoled_edits_acknowledged_total Edits acknowledged through this console.\n# TYPE consoled_edits_acknowledged_total counter\nconsoled_edits_acknowledged_total %d\n", st.Acked)
-		fmt.Fprintf(w, "# HELP consoled_role 1 for the console's current role.\n# TYPE consoled_role gauge\n")
-		for _, r := range []string{"off", "active", "backup", "syncing"} {
-			v := 0
-			if st.Role == r {
-				v = 1
-			}
-			fmt.Fprintf(w, "consoled_role{role=%q} %d\n", r, v)
-		}
-		up := 0
-		if st.Link == "up" {
-			up = 1
-		}
-		fmt.Fprintf(w, "# HELP consoled_link_up NIC carrier.\n# TYPE consoled_link_up gauge\nconsoled_link_up %d\n", up)
-		fmt.Fprintf(w, "# HELP consoled_faults Current faults.\n# TYPE consoled_faults gauge\nconsoled_faults %d\n", len(st.Faults))
-		fmt.Fprintf(w, "# HELP consoled_open_fds Open file descriptors.\n# TYPE consoled_open_fds gauge\nconsoled_open_fds %d\n", st.Descriptors.Open)
-		fmt.Fprintf(w, "# HELP consoled_max_fds The limit on open file descriptors.\n# TYPE consoled_max_fds gauge\nconsoled_max_fds %d\n", st.Descriptors.Limit)
-	})
-	return mux
+	mux.HandleFunc("GET /digest.json", s.digests.serve(s))
+	mux.Handle("GET /metrics", s.metrics.handler(slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)))
+	return secureHeaders(mux)
 }
 
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="1">
-<title>consoled {{.S.Console}}</title>
-<style>
-body{font-family:sans-serif;background:#111;color:#ddd;margin:2em}
-.panel{display:flex;gap:1.5em;margin:1em 0}
-.led{text-align:center;font-size:.8em;text-transform:uppercase}
-.led i{display:block;width:1.6em;height:1.6em;border-radius:50%;margin:0 auto .4em;background:#333}
-.on i{background:#3c3}.fault.on i,.fault.blink i{background:#e33}
-.blink i{background:#3c3;animation:b .5s steps(1) infinite}
-@keyframes b{50%{background:#333}}
-td{padding:.15em 1em .15em 0}
-</style></head><body>
-<h1>{{.S.Console}}</h1>
-<div class="panel">{{range .LEDs}}<div class="led {{.Name}} {{.State}}"><i></i>{{.Name}}</div>{{end}}</div>
-<table>
-<tr><td>role</td><td>{{.S.Role}}</td></tr>
-<tr><td>show</td><td>{{.S.Show}}</td></tr>
-<tr><td>seq</td><td>{{.S.Seq}}</td></tr>
-<tr><td>epoch</td><td>{{.S.Epoch}}</td></tr>
-<tr><td>link</td><td>{{.S.Link}}</td></tr>
-<tr><td>board</td><td>{{.S.Board}}</td></tr>
-{{range .S.Faults}}<tr><td>fault</td><td>{{.Kind}}: {{.Message}}</td></tr>{{end}}
-</table>
-</body></html>
-`))
+// secureHeaders keeps the page to its own files: a show network is offline,
+// and nothing on it should be able to frame the page or feed it scripts.
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// digestCache answers the show's digest, the one a dump prints, for the
+// page's details. Working it out reads the whole show, so one runs at a
+// time and the answer is kept until the show changes.
+type digestCache struct {
+	run sync.Mutex // held while a digest is worked out
+	mu  sync.Mutex
+	key string // show, seq the answer is for
+	ans digestAnswer
+}
+
+type digestAnswer struct {
+	Show   string `json:"show"`
+	Seq    uint64 `json:"seq"`
+	Digest string `json:"digest"`
+}
+
+func (d *digestCache) serve(s *Service) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st := s.engine.Status()
+		key := fmt.Sprintf("%s/%s/%d", st.Show, st.ShowID, st.Seq)
+		d.mu.Lock()
+		if d.key == key {
+			ans := d.ans
+			d.mu.Unlock()
+			writeJSON(w, ans)
+			return
+		}
+		d.mu.Unlock()
+		if !d.run.TryLock() {
+			writeErrorKind(w, api.KindUnavailable, "a digest is being worked out; try again in a moment")
+			return
+		}
+		defer d.run.Unlock()
+		show, digest, seq, err := s.engine.Dump(func(store.Object) error { return nil })
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		ans := digestAnswer{Show: show, Seq: seq, Digest: hex.EncodeToString(digest[:])}
+		d.mu.Lock()
+		d.key, d.ans = fmt.Sprintf("%s/%s/%d", show, st.ShowID, seq), ans
+		d.mu.Unlock()
+		writeJSON(w, ans)
+	}
+}

@@ -1,0 +1,110 @@
+package firmware
+
+import (
+	"io/fs"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"consoled/api"
+	"consoled/replication"
+)
+
+// CopySource says how far the full copy arriving on this console has come:
+// nil when none arrives. The status, the web panel, the metrics and
+// consolectl launch's progress bar all read it.
+type CopySource interface {
+	Copy(st replication.Status) *api.Copy
+}
+
+// engineCopy is the copy progress the service reports.
+//
+// The engine does not report it (replication.Status has no copy progress),
+// so it is measured from the outside: the bytes are what has reached the
+// disk in the store's incoming directories (the receiver writes a copy
+// there, file by file, without preallocating), the total is not known.
+// When the engine reports it, Copy becomes one line:
+// `return copyOf(st.Copy)`.
+type engineCopy struct {
+	data string // the store's directory
+
+	mu      sync.Mutex
+	started time.Time // when this copy's first bytes were seen
+}
+
+func newEngineCopy(data string) *engineCopy { return &engineCopy{data: data} }
+
+func (c *engineCopy) Copy(st replication.Status) *api.Copy {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !st.Syncing {
+		c.started = time.Time{}
+		return nil
+	}
+	n := incomingBytes(c.data)
+	if n == 0 && c.started.IsZero() {
+		return nil
+	}
+	if c.started.IsZero() {
+		c.started = time.Now()
+	}
+	return &api.Copy{From: st.Active, Bytes: n, Started: c.started.UTC()}
+}
+
+// incomingBytes adds up the files of the copies being received into data's
+// store (DATA/shows/.incoming-*).
+func incomingBytes(data string) int64 {
+	dirs, _ := filepath.Glob(filepath.Join(data, "shows", ".incoming-*"))
+	var n int64
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(_ string, de fs.DirEntry, err error) error {
+			if err != nil || !de.Type().IsRegular() {
+				return nil
+			}
+			if fi, err := de.Info(); err == nil {
+				n += fi.Size()
+			}
+			return nil
+		})
+	}
+	return n
+}
+
+// copyRate follows one copy's progress to tell its rate and the time left.
+type copyRate struct {
+	samples []copySample // the last few seconds
+}
+
+type copySample struct {
+	at    time.Time
+	bytes int64
+}
+
+// rateWindow is how far back the rate looks: long enough to smooth the
+// bursts of a file being fsynced, short enough to follow a change of pace.
+const rateWindow = 3 * time.Second
+
+// add records a sample and returns the rate in bytes per second (0 until
+// two samples are apart) and the time left (-1 when not known).
+func (r *copyRate) add(now time.Time, c *api.Copy) (rate float64, left time.Duration) {
+	if c == nil {
+		r.samples = nil
+		return 0, -1
+	}
+	if n := len(r.samples); n > 0 && c.Bytes < r.samples[n-1].bytes {
+		r.samples = nil // a new copy
+	}
+	r.samples = append(r.samples, copySample{now, c.Bytes})
+	for len(r.samples) > 2 && now.Sub(r.samples[1].at) >= rateWindow {
+		r.samples = r.samples[1:]
+	}
+	first := r.samples[0]
+	if dt := now.Sub(first.at).Seconds(); dt > 0.1 {
+		rate = float64(c.Bytes-first.bytes) / dt
+	}
+	left = -1
+	if c.Total > 0 && rate > 0 {
+		left = time.Duration(float64(max(c.Total-c.Bytes, 0)) / rate * float64(time.Second))
+	}
+	return rate, left
+}
