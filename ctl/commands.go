@@ -38,6 +38,9 @@ type invocation struct {
 	args  []string
 	stdin io.Reader
 	out   io.Writer
+	// errOut is stderr: progress goes there, so that out stays the
+	// answer a script reads.
+	errOut io.Writer
 }
 
 func (inv *invocation) bool(name string) bool {
@@ -144,7 +147,9 @@ func runStatus(inv *invocation) error {
 }
 
 func runLaunch(inv *invocation) error {
+	stop := watchCopy(inv.c, inv.errOut)
 	st, err := inv.c.Launch(inv.ctx, inv.args[0], inv.bool("force"))
+	stop()
 	if err != nil {
 		return err
 	}

@@ -103,6 +103,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := client.Unix(g.socket)
 	defer c.Close()
 	inv := &invocation{ctx: context.Background(), c: c, fs: fs, args: pos, stdin: stdin, out: stdout}
+	inv.errOut = stderr
 	return fail(stderr, cmd.run(inv))
 }
 
