@@ -145,8 +145,8 @@ func (o *observer) roles(now time.Time, st api.Status) {
 		switch {
 		case st.Role == "active":
 			o.add(now, "launch", fmt.Sprintf("%s launched show %s as its active server", st.Console, st.Show), detail)
-		case st.Active != "":
-			o.add(now, "launch", fmt.Sprintf("%s joined show %s as a backup of %s", st.Console, st.Show, st.Active), detail)
+		case activeOf(st) != "":
+			o.add(now, "launch", fmt.Sprintf("%s joined show %s as a backup of %s", st.Console, st.Show, activeOf(st)), detail)
 		default:
 			o.add(now, "launch", fmt.Sprintf("%s joined show %s as a backup", st.Console, st.Show), detail)
 		}
@@ -259,32 +259,39 @@ func (o *observer) archived(now time.Time, list []store.Archive) {
 	}
 }
 
+// copies follows a join: the engine says Syncing for the whole of it, a
+// catch-up too; a full copy is one whose bytes were seen arriving.
 func (o *observer) copies(now time.Time, st api.Status) {
 	if st.Syncing && !o.syncing {
-		o.copyStart, o.copyFrom, o.copyBytes = now, st.Active, 0
-		from := st.Active
-		if from == "" {
-			from = "another console"
-		}
-		o.add(now, "copy", fmt.Sprintf("%s is receiving a full copy of show %s from %s", st.Console, st.Show, from), "")
+		o.copyStart, o.copyFrom, o.copyBytes = now, activeOf(st), 0
 	}
-	if st.Syncing && st.Copy != nil {
+	if st.Syncing && st.Copy != nil && st.Copy.Bytes > 0 {
+		if o.copyBytes == 0 {
+			if st.Copy.From != "" {
+				o.copyFrom = st.Copy.From
+			}
+			o.add(now, "copy", fmt.Sprintf("%s is receiving a full copy of show %s from %s", st.Console, st.Show, orSomeone(o.copyFrom)), "")
+		}
 		o.copyBytes = max(o.copyBytes, st.Copy.Bytes)
-		if o.copyFrom == "" {
-			o.copyFrom = st.Copy.From
-		}
 	}
-	if !st.Syncing && o.syncing {
+	if !st.Syncing && o.syncing && o.copyBytes > 0 {
 		took := now.Sub(o.copyStart)
 		if st.Role == "active" || st.Role == "backup" {
 			o.hooks.fullSync(took, o.copyBytes)
 			o.add(now, "copy", fmt.Sprintf("%s received a full copy of show %s (%s in %s)", st.Console, st.Show, sizeText(o.copyBytes), seconds(took)),
-				fmt.Sprintf("from %s; seq %d", o.copyFrom, st.Seq))
+				fmt.Sprintf("from %s; seq %d", orSomeone(o.copyFrom), st.Seq))
 		} else {
 			o.add(now, "copy", fmt.Sprintf("the full copy to %s ended unfinished after %s", st.Console, seconds(took)), "")
 		}
 	}
 	o.syncing = st.Syncing
+}
+
+func orSomeone(id string) string {
+	if id == "" {
+		return "another console"
+	}
+	return id
 }
 
 func (o *observer) faultsSeen(now time.Time, fs []api.Fault) {

@@ -27,7 +27,7 @@ function el(tag, cls, s) {
 function clock(t) {
   const d = new Date(t);
   if (isNaN(d) || d.getFullYear() < 2000) return "";
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 }
 
 function ago(t) {
