@@ -26,3 +26,26 @@ cross:
 
 clean:
 	rm -rf bin
+
+.PHONY: install screenshot
+
+# Installs the binaries, the systemd unit, the consoled user and a config
+# to start from (kept if one is there), and the docs. DESTDIR stages it.
+PREFIX ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: build
+	install -D -m 0755 bin/consoled $(DESTDIR)$(PREFIX)/bin/consoled
+	install -D -m 0755 bin/consolectl $(DESTDIR)$(PREFIX)/bin/consolectl
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/|$(PREFIX)/|g' dist/consoled.service > $(DESTDIR)$(UNITDIR)/consoled.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/consoled.service
+	install -D -m 0644 dist/consoled.sysusers $(DESTDIR)/usr/lib/sysusers.d/consoled.conf
+	test -e $(DESTDIR)/etc/consoled/consoled.yaml || install -D -m 0644 dist/consoled.yaml $(DESTDIR)/etc/consoled/consoled.yaml
+	install -d $(DESTDIR)$(PREFIX)/share/doc/consoled
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/consoled/
+	@echo "installed; then: systemd-sysusers && systemctl daemon-reload && systemctl enable --now consoled"
+
+# docs/panel.png: the web panel of a three-console show network while a
+# console takes a full copy (scripts/screenshot; needs chromium).
+screenshot: build
+	$(GO) run ./scripts/screenshot -bin bin -out docs/panel.png
