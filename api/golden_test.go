@@ -120,6 +120,6 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatalf("%v (go test -run Golden -update writes it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s changed: the control API is a contract (DESIGN.md); if the change is meant, extend it and run go test -update\ngot:\n%s\nwant:\n%s", path, got, want)
+		t.Errorf("%s changed: the control API is a contract (docs/contract.md); if the change is meant, extend it and run go test -update\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }

@@ -2,7 +2,7 @@ package api
 
 import "time"
 
-// Status is `consolectl status --json`. The Contract in DESIGN.md fixes its
+// Status is `consolectl status --json`. The Contract (docs/contract.md) fixes its
 // keys; new ones may be added, none removed or renamed.
 type Status struct {
 	Console string            `json:"console"`

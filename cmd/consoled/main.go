@@ -1,5 +1,6 @@
 // Command consoled is the console service: front panel, show store and
-// replication. See DESIGN.md for the flags and README.md for the commands.
+// replication. docs/contract.md lists its flags, docs/operator.md says how
+// to run it, and README.md starts from the two make commands.
 package main
 
 import (
