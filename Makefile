@@ -42,7 +42,7 @@ install: build
 	install -D -m 0644 dist/consoled.sysusers $(DESTDIR)/usr/lib/sysusers.d/consoled.conf
 	test -e $(DESTDIR)/etc/consoled/consoled.yaml || install -D -m 0644 dist/consoled.yaml $(DESTDIR)/etc/consoled/consoled.yaml
 	install -d $(DESTDIR)$(PREFIX)/share/doc/consoled
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/consoled/
+	install -m 0644 README.md docs/*.md docs/panel.png $(DESTDIR)$(PREFIX)/share/doc/consoled/
 	@echo "installed; then: systemd-sysusers && systemctl daemon-reload && systemctl enable --now consoled"
 
 # docs/panel.png: the web panel of a three-console show network while a
