@@ -2,6 +2,7 @@ package firmware
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 )
@@ -46,11 +47,16 @@ func (s *Service) startPanelParts(ctx context.Context, wg *sync.WaitGroup) {
 	if s.webSrv != nil {
 		s.webSrv.RegisterOnShutdown(s.hub.close) // ends the event streams, so that Shutdown need not wait for them
 	}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		s.hub.run(ctx)
-	}()
+	// Without a page to show it or systemd to tell, nobody reads the
+	// observer: it does not run.
+	if s.webSrv != nil || os.Getenv("NOTIFY_SOCKET") != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.hub.run(ctx)
+		}()
+	}
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s.sd.watchdog(ctx)
