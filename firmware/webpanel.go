@@ -292,6 +292,10 @@ func (h *panelHub) serveEvents(w http.ResponseWriter, r *http.Request) {
 // that reloads).
 func (h *panelHub) serveView(w http.ResponseWriter, r *http.Request) {
 	data, _, _ := h.current()
+	if data == nil {
+		writeErrorKind(w, api.KindUnavailable, "the console is starting; try again in a moment")
+		return
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(data)
