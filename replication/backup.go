@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"consoled/replication/store"
 	"consoled/replication/wire"
@@ -58,18 +59,18 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 					return nil, fmt.Errorf("%s is no longer active for %s", p.id, show)
 				}
 			}
-			select {
-			case m := <-p.inbox:
+			m, _, i := recv(e.sched, p.inbox, time.Time{}, changed, p.done, ctx.Done())
+			switch i {
+			case 3:
 				return m, nil
-			case <-changed:
-			case <-p.done:
+			case 1:
 				select {
 				case m := <-p.inbox:
 					return m, nil
 				default:
 					return nil, fmt.Errorf("connection to %s lost", p.id)
 				}
-			case <-ctx.Done():
+			case 2:
 				return nil, ctx.Err()
 			}
 		}
@@ -273,11 +274,7 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 	if kept.Name != "" {
 		// Off the lock: it reads both copies whole.
 		common := Compare(mine, lin).Common
-		e.net.wg.Add(1)
-		go func() {
-			defer e.net.wg.Done()
-			e.checkArchived(sh, kept, common, p.id)
-		}()
+		e.sched.Go(&e.net.wg, func() { e.checkArchived(sh, kept, common, p.id) })
 	}
 	return nil
 }
@@ -302,7 +299,7 @@ func (e *Engine) checkArchived(sh *store.Show, kept store.Archive, common uint64
 	}
 	e.log.Error("edits of this console's copy are not in the live show; they are kept in an archive",
 		"count", n, "archive", kept.Name, "active", active, "common_seq", common, "keys", strings.Join(keys, " "))
-	e.report(Merge{With: active, Time: e.clock.Now().UTC(), Common: common, Conflicts: keys, Unmatched: n, Archive: kept.Name})
+	e.report(Merge{With: active, Time: e.sched.Now().UTC(), Common: common, Conflicts: keys, Unmatched: n, Archive: kept.Name})
 }
 
 // materialize replaces the placeholder the engine holds for show with the
@@ -364,12 +361,11 @@ func (e *Engine) forward(ctx context.Context, p *peer, ops []store.Op) (uint64, 
 	if err := p.conn.Send(&wire.Forward{ReqID: id, Ops: w}); err != nil {
 		return 0, fmt.Errorf("%w: sending to %s: %v", ErrOutcomeUnknown, p.id, err)
 	}
-	var r *wire.ForwardReply
-	select {
-	case r = <-ch:
-	case <-p.done:
+	r, _, i := recv(e.sched, ch, time.Time{}, p.done, ctx.Done())
+	switch i {
+	case 0:
 		return 0, fmt.Errorf("%w: connection to %s lost before it answered", ErrOutcomeUnknown, p.id)
-	case <-ctx.Done():
+	case 1:
 		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 	}
 	if r.Err != "" {
@@ -383,12 +379,8 @@ func (e *Engine) forward(ctx context.Context, p *peer, ops []store.Op) (uint64, 
 		if sh == nil || sh.Lineage().Seq >= r.Seq {
 			return r.Seq, nil
 		}
-		select {
-		case <-wake:
-		case <-p.done:
+		if e.sched.Wait(time.Time{}, wake, p.done, ctx.Done()) > 0 {
 			return r.Seq, nil // acknowledged by the active; ours follows on rejoin
-		case <-ctx.Done():
-			return r.Seq, nil
 		}
 	}
 }
