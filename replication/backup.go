@@ -214,10 +214,12 @@ const maxApplyBytes = 8 << 20
 // epochs as the stream enters them, and returns the last seq applied.
 func (e *Engine) applyStream(sh *store.Show, showID string, epochs []store.Epoch, edits []wire.Edit) (uint64, error) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.show != sh {
+	current := e.show == sh
+	e.mu.RUnlock()
+	if !current {
 		return 0, ErrNotLoggedOn
 	}
+	// Off e.mu: a log-off that closes sh meanwhile fails the write.
 	if err := applyEdits(sh, showID, epochs, edits); err != nil {
 		return 0, err
 	}
@@ -252,22 +254,33 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 		return err
 	}
 	o := e.installOptions(mine, lin, "active "+p.id)
+	// The switch is done off e.mu (it opens Pebble, fsyncs, renames): Status
+	// and the heartbeats go on meanwhile, with the old copy's lineage; reads
+	// of the show wait for it (reading).
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.show == nil || e.show.Name() != show {
+		e.mu.Unlock()
 		return ErrNotLoggedOn
 	}
-	if err := e.show.Close(); err != nil {
+	old, switched := e.show, make(chan struct{})
+	e.switched = switched
+	e.mu.Unlock()
+	e.readers.wait(e.sched)
+	if err := old.Close(); err != nil {
 		e.log.Warn("closing the old copy", "err", err)
 	}
-	e.show = nil
 	kept, ierr := e.st.Install(show, dir, o)
 	sh, err := e.st.OpenShow(show, true)
+	e.mu.Lock()
+	e.switched = nil
+	close(switched)
 	if err != nil {
-		e.role = RoleOff
+		e.show, e.role = nil, RoleOff
+		e.mu.Unlock()
 		return fmt.Errorf("reopening %s after the transfer: %w", show, err)
 	}
 	e.show = sh
+	e.mu.Unlock()
 	if ierr != nil {
 		return ierr
 	}
@@ -305,15 +318,23 @@ func (e *Engine) checkArchived(sh *store.Show, kept store.Archive, common uint64
 // materialize replaces the placeholder the engine holds for show with the
 // show on disk, created empty.
 func (e *Engine) materialize(show string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.show == nil || e.show.Name() != show {
+	e.mu.RLock()
+	ph := e.show
+	e.mu.RUnlock()
+	if ph == nil || ph.Name() != show {
 		return ErrNotLoggedOn
 	}
-	sh, err := e.st.Materialize(e.show)
+	// Off e.mu: it creates the show on disk. Nothing reads a placeholder.
+	sh, err := e.st.Materialize(ph)
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if err != nil {
 		e.show, e.role = nil, RoleOff
 		return fmt.Errorf("creating %s to take the edits: %w", show, err)
+	}
+	if e.show != ph {
+		sh.Close()
+		return ErrNotLoggedOn
 	}
 	e.show = sh
 	return nil

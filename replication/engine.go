@@ -187,6 +187,11 @@ type Engine struct {
 	role          Role
 	show          *store.Show
 	epoch         string          // the epoch this console began as active, whose edits it orders
+	// switched is closed once a copy being switched in is (takeSnapshot);
+	// nil when none is. readers counts the reads of show under way outside
+	// e.mu (reading).
+	switched chan struct{}
+	readers  group
 	session       context.Context // ends at log-off
 	endSession    context.CancelFunc
 	following     *peer // the active this backup applies
@@ -924,24 +929,45 @@ func (e *Engine) Get(key string) ([]byte, bool, error) {
 	if err := store.ValidateKey(key); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	e.mu.RLock()
+	sh, done, err := e.reading()
+	if err != nil {
+		return nil, false, err
+	}
+	defer done()
+	return sh.Get(key)
+}
+
+// reading returns the open show for a read done outside e.mu, and done to
+// call after it. A copy being switched in (takeSnapshot) waits for the
+// reads under way, and new ones wait for it.
+func (e *Engine) reading() (*store.Show, func(), error) {
+	for {
+		e.mu.RLock()
+		switched := e.switched
+		if switched == nil {
+			break
+		}
+		e.mu.RUnlock()
+		e.sched.Wait(time.Time{}, switched)
+	}
 	defer e.mu.RUnlock()
 	if e.role == RoleOff || e.show == nil {
-		return nil, false, ErrNotLoggedOn
+		return nil, nil, ErrNotLoggedOn
 	}
-	return e.show.Get(key)
+	e.readers.add()
+	return e.show, e.readers.done, nil
 }
 
 // Dump streams every object of this console's copy in key order and returns
 // the show's name, digest and the seq the dump is at.
 func (e *Engine) Dump(fn func(store.Object) error) (show string, digest [32]byte, seq uint64, err error) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.role == RoleOff || e.show == nil {
-		return "", digest, 0, ErrNotLoggedOn
+	sh, done, err := e.reading()
+	if err != nil {
+		return "", digest, 0, err
 	}
-	digest, seq, err = e.show.Dump(fn)
-	return e.show.Name(), digest, seq, err
+	defer done()
+	digest, seq, err = sh.Dump(fn)
+	return sh.Name(), digest, seq, err
 }
 
 // Peer is another console as this one sees it.

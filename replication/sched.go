@@ -54,6 +54,7 @@ func recv[T any](s sched, ch <-chan T, deadline time.Time, others ...<-chan stru
 	case realSched:
 		return realRecv(s, ch, deadline, others)
 	case poller:
+		cond := func() bool { return canRecv(ch) || anyReady(others) }
 		for {
 			select {
 			case v, ok = <-ch:
@@ -65,12 +66,42 @@ func recv[T any](s sched, ch <-chan T, deadline time.Time, others ...<-chan stru
 				s.note()
 				return v, false, i
 			}
-			if !s.turn(deadline) {
+			if !s.turn(deadline, cond) {
 				return v, false, -1
 			}
 		}
 	}
 	panic("replication: unknown sched")
+}
+
+// canRecv reports, without receiving, whether a receive from ch would not
+// block: it holds a value, or is closed. (A receive from a closed channel
+// takes nothing; the engine's waits are on buffered or closed channels.)
+func canRecv[T any](ch <-chan T) bool {
+	if ch == nil {
+		return false
+	}
+	if len(ch) > 0 {
+		return true
+	}
+	select {
+	case _, ok := <-ch:
+		if ok {
+			panic("replication: a simulated wait on an unbuffered channel with a sender")
+		}
+		return true
+	default:
+		return false
+	}
+}
+
+func anyReady(chs []<-chan struct{}) bool {
+	for _, ch := range chs {
+		if canRecv(ch) {
+			return true
+		}
+	}
+	return false
 }
 
 // send waits until v can be sent on ch, as recv waits for a value: i is
@@ -101,6 +132,7 @@ func send[T any](s sched, ch chan<- T, v T, deadline time.Time, others ...<-chan
 		}
 		panic("replication: send with more than one other channel")
 	case poller:
+		cond := func() bool { return len(ch) < cap(ch) || anyReady(others) }
 		for {
 			select {
 			case ch <- v:
@@ -112,7 +144,7 @@ func send[T any](s sched, ch chan<- T, v T, deadline time.Time, others ...<-chan
 				s.note()
 				return i
 			}
-			if !s.turn(deadline) {
+			if !s.turn(deadline, cond) {
 				return -1
 			}
 		}
@@ -121,11 +153,12 @@ func send[T any](s sched, ch chan<- T, v T, deadline time.Time, others ...<-chan
 }
 
 // poller is a sched that waits by looking again at every turn: the
-// simulation. turn lets the others run, and reports false once the
-// deadline (if not zero) has passed.
+// simulation. turn lets the others run until cond (which must not change
+// anything) holds or the deadline (if not zero) has passed, and reports
+// false at the deadline.
 type poller interface {
 	sched
-	turn(deadline time.Time) bool
+	turn(deadline time.Time, cond func() bool) bool
 	note() // something changed: the simulation is not stuck
 }
 

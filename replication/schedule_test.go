@@ -660,6 +660,11 @@ func TestRandomSchedules(t *testing.T) {
 	if testing.Short() {
 		n = min(n, 20)
 	}
+	if raceEnabled {
+		// The simulation (sim_test.go) runs the same faults by the
+		// thousand; these check the real TLS transport and real time.
+		n = min(n, 60)
+	}
 	// A schedule mostly waits (heartbeats, failovers): run several side by
 	// side, more than t.Parallel would on two cores; the load they put on
 	// each other is one more source of late heartbeats.

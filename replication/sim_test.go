@@ -152,7 +152,7 @@ func (w *simWorld) start(d *simDesk) {
 	w.s.revive(d.id)
 	w.starts++
 	rng := rand.New(rand.NewPCG(w.seed, 1000+w.starts))
-	st, err := store.Open(d.dir, store.Options{Logger: w.log, LogRetain: w.retain, Rand: seedReader{rng},
+	st, err := store.Open(d.dir, store.Options{Logger: w.log, LogRetain: w.retain, Rand: seedReader{rng}, MemTableBytes: 1 << 20, CacheBytes: 1 << 20,
 		Now: func() time.Time { return w.s.now }, NoCompactions: true, OnFatal: func(string, error) {}})
 	if err != nil {
 		panic(err)
@@ -581,15 +581,16 @@ func runSim(t testing.TB, seed uint64) simResult {
 // command.
 func TestSimulation(t *testing.T) {
 	n := *simSeeds
-	if testing.Short() {
-		n = min(n, 100)
+	if testing.Short() || raceEnabled {
+		// make test runs them all once more without the race detector.
+		n = min(n, 50)
 	}
 	start := time.Now()
 	seeds := make(chan uint64)
 	var mu sync.Mutex
 	var failed []simResult
 	var wg sync.WaitGroup
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+	for w := 0; w < 4*runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -38,7 +38,8 @@ type simProc struct {
 	next     func() (struct{}, bool)
 	stop     func()
 	yield    func(struct{}) bool
-	deadline time.Time // of the wait it is in
+	deadline time.Time   // of the wait it is in
+	cond     func() bool // whether the wait it is in may be over (nil: look)
 	killed   bool
 	done     bool
 	g        *group
@@ -87,8 +88,8 @@ func (n simNode) Go(g *group, f func()) { n.s.spawn(n.node, "", g, f) }
 func (n simNode) Wait(deadline time.Time, chs ...<-chan struct{}) int {
 	return n.s.Wait(deadline, chs...)
 }
-func (n simNode) turn(deadline time.Time) bool { return n.s.turn(deadline) }
-func (n simNode) note()                        { n.s.moved = true }
+func (n simNode) turn(deadline time.Time, cond func() bool) bool { return n.s.turn(deadline, cond) }
+func (n simNode) note()                                          { n.s.moved = true }
 
 func (s *simSched) Go(g *group, f func()) { s.spawn("", "", g, f) }
 
@@ -117,9 +118,10 @@ func (s *simSched) spawn(node, name string, g *group, f func()) *simProc {
 	return p
 }
 
-// turn lets the other coroutines run, and reports false once the deadline
-// (if not zero) has passed. Called only from a coroutine.
-func (s *simSched) turn(deadline time.Time) bool {
+// turn lets the other coroutines run until cond holds (the scheduler looks
+// at it without running this coroutine), and reports false once the
+// deadline (if not zero) has passed. Called only from a coroutine.
+func (s *simSched) turn(deadline time.Time, cond func() bool) bool {
 	p := s.cur
 	if p == nil {
 		panic("replication: simulated wait outside a simulated goroutine")
@@ -127,9 +129,9 @@ func (s *simSched) turn(deadline time.Time) bool {
 	if p.killed {
 		panic(errKilled)
 	}
-	p.deadline = deadline
+	p.deadline, p.cond = deadline, cond
 	p.yield(struct{}{})
-	p.deadline = time.Time{}
+	p.deadline, p.cond = time.Time{}, nil
 	if p.killed {
 		panic(errKilled)
 	}
@@ -142,12 +144,13 @@ func (s *simSched) turn(deadline time.Time) bool {
 
 // Wait is sched.Wait on the simulated clock.
 func (s *simSched) Wait(deadline time.Time, chs ...<-chan struct{}) int {
+	cond := func() bool { return anyReady(chs) }
 	for {
 		if i := ready(chs); i >= 0 {
 			s.moved = true
 			return i
 		}
-		if !s.turn(deadline) {
+		if !s.turn(deadline, cond) {
 			return -1
 		}
 	}
@@ -186,6 +189,9 @@ func (s *simSched) step() bool {
 		p := s.procs[i]
 		if p.done || (!p.killed && s.isFrozen(p.node)) {
 			continue
+		}
+		if p.cond != nil && !p.killed && !p.cond() && (p.deadline.IsZero() || s.now.Before(p.deadline)) {
+			continue // its wait is not over: no need to run it
 		}
 		s.cur = p
 		_, alive := p.next()
