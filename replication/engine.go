@@ -183,15 +183,15 @@ type Engine struct {
 	// mu guards the role and the open show. Edits hold it shared while they
 	// commit, so a log-off waits for edits in flight instead of closing the
 	// show under them.
-	mu            sync.RWMutex
-	role          Role
-	show          *store.Show
-	epoch         string          // the epoch this console began as active, whose edits it orders
+	mu    sync.RWMutex
+	role  Role
+	show  *store.Show
+	epoch string // the epoch this console began as active, whose edits it orders
 	// switched is closed once a copy being switched in is (takeSnapshot);
 	// nil when none is. readers counts the reads of show under way outside
 	// e.mu (reading).
-	switched chan struct{}
-	readers  group
+	switched      chan struct{}
+	readers       group
 	session       context.Context // ends at log-off
 	endSession    context.CancelFunc
 	following     *peer // the active this backup applies

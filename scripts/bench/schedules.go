@@ -54,7 +54,6 @@ func simBench() {
 	fmt.Println()
 }
 
-
 // schedulesBench runs the randomized failure schedules of the replication
 // tests on seeds go test does not (200 and up), with their strict check
 // (every acknowledged edit in the final live show), and prints each failing
