@@ -30,12 +30,6 @@ func ParseAckMode(s string) (AckMode, error) {
 	return "", fmt.Errorf("unknown ack mode %q (want local, one or all)", s)
 }
 
-// backupLink is one backup the active streams to.
-type backupLink struct {
-	p     *peer
-	acked uint64 // durable on the backup through this seq
-	live  bool   // caught up once: from now on acks wait for it
-}
 
 // catchUpLimit: a backup missing more edits than this gets a snapshot, which
 // moves the same data in far fewer, larger writes.
@@ -70,7 +64,7 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 			// for the rest of it.
 			p.conn.Send(&wire.Error{Kind: "join", Msg: e.id + " no longer serves the show"})
 		}
-		e.dropBackup(p)
+		e.acks.dropBackup(p)
 	})
 }
 
@@ -88,8 +82,8 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 		reason := fmt.Sprintf("%s is not active for show %q", e.id, j.Show)
 		return p.conn.Send(&wire.JoinReply{Mode: wire.JoinRefused, Reason: reason})
 	}
-	e.joinStarted(p)
-	defer e.joinEnded(p)
+	e.acks.joinStarted(p)
+	defer e.acks.joinEnded(p)
 	// Stop serving when this console logs off or hands over.
 	e.sched.Go(&e.net.wg, func() {
 		if e.sched.Wait(time.Time{}, session.Done(), ctx.Done()) == 0 {
@@ -138,7 +132,7 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 		return err
 	}
 	if mode == wire.JoinSnapshot {
-		seq, err := e.sendSnapshot(ctx, p, sh)
+		seq, err := e.copier().sendSnapshot(ctx, p, sh)
 		if err != nil {
 			return fmt.Errorf("snapshot to %s: %w", p.id, err)
 		}
@@ -205,7 +199,7 @@ func (e *Engine) stream(ctx context.Context, p *peer, sh *store.Show, next uint6
 		}
 		if len(batch) == 0 {
 			if next >= upTo {
-				e.markLive(p, next)
+				e.acks.markLive(p, next)
 			}
 			if e.sched.Wait(time.Time{}, wake, ctx.Done(), p.done) > 0 {
 				return nil
@@ -241,24 +235,7 @@ func readLog(sh *store.Show, next uint64, batch []wire.Edit) ([]wire.Edit, error
 
 func editSize(key string, value []byte) int { return len(key) + len(value) + 32 }
 
-func (e *Engine) markLive(p *peer, seq uint64) {
-	e.acks.mu.Lock()
-	defer e.acks.mu.Unlock()
-	if l := e.acks.links[p.id]; l != nil && !l.live {
-		l.live = true
-		e.log.Info("backup is live", "peer", p.id, "seq", seq)
-		e.releaseLocked()
-	}
-}
 
-func (e *Engine) onAck(p *peer, seq uint64) {
-	e.acks.mu.Lock()
-	defer e.acks.mu.Unlock()
-	if l := e.acks.links[p.id]; l != nil && seq > l.acked {
-		l.acked = seq
-		e.releaseLocked()
-	}
-}
 
 // stopServing ends the active's service of p's join, if any.
 func (e *Engine) stopServing(p *peer) {
@@ -267,17 +244,9 @@ func (e *Engine) stopServing(p *peer) {
 		p.cancelServe()
 	}
 	p.serveMu.Unlock()
-	e.dropBackup(p)
+	e.acks.dropBackup(p)
 }
 
-func (e *Engine) dropBackup(p *peer) {
-	e.acks.mu.Lock()
-	defer e.acks.mu.Unlock()
-	if l := e.acks.links[p.id]; l != nil && l.p == p {
-		delete(e.acks.links, p.id)
-		e.releaseLocked()
-	}
-}
 
 // serveForward orders an edit a backup's operator made.
 func (e *Engine) serveForward(ctx context.Context, p *peer, f *wire.Forward) {

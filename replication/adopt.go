@@ -146,7 +146,7 @@ func applyEdits(sh *store.Show, showID string, epochs []store.Epoch, edits []wir
 
 // sendNewer is the joiner's side of an adoption: every logged edit after
 // seq, then an empty batch to say that is all.
-func sendNewer(p *peer, sh *store.Show, seq uint64) error {
+func sendNewer(p stream, sh *store.Show, seq uint64) error {
 	if logHolds(sh, seq) {
 		batch := make([]wire.Edit, 0, 256)
 		for next := seq; next < sh.Lineage().Seq; {
@@ -157,12 +157,12 @@ func sendNewer(p *peer, sh *store.Show, seq uint64) error {
 			if len(batch) == 0 {
 				break
 			}
-			if err := p.conn.Send(&wire.Edits{Edits: batch}); err != nil {
+			if err := p.Send(&wire.Edits{Edits: batch}); err != nil {
 				return err
 			}
 			next = batch[len(batch)-1].Seq
 			clear(batch)
 		}
 	}
-	return p.conn.Send(&wire.Edits{})
+	return p.Send(&wire.Edits{})
 }

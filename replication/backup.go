@@ -136,7 +136,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		return ErrNotLoggedOn
 	}
 	sh = e.show
-	e.role = RoleBackup
+	e.become(RoleBackup, "its copy is complete")
 	e.following = p
 	e.steppedFor = ""
 	e.mu.Unlock()
@@ -249,7 +249,7 @@ func adoptEpochs(sh *store.Show, showID string, active []store.Epoch, seq uint64
 // is archived unless it is a strict prefix of the new one; then whatever of
 // it the new copy does not hold is reported (checkArchived).
 func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine store.Lineage) error {
-	dir, lin, err := e.receiveSnapshot(ctx, p, show)
+	dir, lin, err := e.copier().receiveSnapshot(ctx, p, show)
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,8 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 	e.switched = nil
 	close(switched)
 	if err != nil {
-		e.show, e.role = nil, RoleOff
+		e.show = nil
+		e.become(RoleOff, "the copy received could not be opened")
 		e.mu.Unlock()
 		return fmt.Errorf("reopening %s after the transfer: %w", show, err)
 	}
@@ -329,7 +330,8 @@ func (e *Engine) materialize(show string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
-		e.show, e.role = nil, RoleOff
+		e.show = nil
+		e.become(RoleOff, "the copy could not be created")
 		return fmt.Errorf("creating %s to take the edits: %w", show, err)
 	}
 	if e.show != ph {

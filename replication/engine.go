@@ -1,13 +1,8 @@
 // Package replication is the engine that decides a console's role for a show
 // and moves edits between the store and the other consoles of the show
 // network. It knows nothing of buttons or LEDs: the firmware turns its
-// Status into the front panel.
-//
-// Files: engine.go (roles, launch, log-off, edits, status), pipeline.go
-// (group commit, recent edits, acks), peers.go (connections, heartbeats),
-// discovery.go (beacons), active.go (serving backups), backup.go (following
-// the active), failover.go (successor, split networks meeting, the link),
-// snapshot.go (full copies), lineage.go (comparing copies).
+// Status into the front panel. README.md in this folder says which file
+// owns what, where the role state machine is, and the lock order.
 package replication
 
 import (
@@ -170,6 +165,11 @@ func (o *Options) defaults() {
 
 // Engine is one console's replication engine. Its methods are safe for
 // concurrent use.
+//
+// Lock order (README.md): launchMu, then mu, then pipeMu and a pipeline's
+// own; presMu, then network.mu, then a peer's mu; ackSet.mu, bcastMu and the
+// rest are leaves. mu is never held across a wait or while the disk is
+// read or written.
 type Engine struct {
 	opts  Options
 	id    string
@@ -277,6 +277,8 @@ func New(opts Options) (*Engine, error) {
 	e.acks.joining = map[*peer]bool{}
 	e.acks.mode = opts.Ack
 	e.acks.progress = make(chan struct{})
+	e.acks.log, e.acks.now, e.acks.timeout = e.log, e.sched.Now, opts.AckTimeout
+	e.acks.afterFunc, e.acks.errStopped = e.afterFunc, e.errUnconfirmed
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.endSession()
 	return e, nil
@@ -327,31 +329,6 @@ func (e *Engine) anyChange() <-chan struct{} {
 	return e.anyCh
 }
 
-// ackSet is the backups an active streams to, how far each confirmed, and
-// the Submits waiting for their edits to be confirmed.
-type ackSet struct {
-	mu    sync.Mutex
-	mode  AckMode
-	links map[string]*backupLink
-	// waiting are the submissions durable here and waiting for backups, in
-	// no particular order; each ack releases exactly the ones it covers,
-	// so a Submit wakes once instead of on every ack.
-	waiting  []*submission
-	watchdog func() // stops the watchdog armed while any submission waits
-	// stopped: this console is not (or no longer) active, so "no backup
-	// connected" no longer means "durable here is enough"; see stopAcks.
-	stopped  bool
-	progress chan struct{} // closed whenever a backup confirms more, or goes
-	// The fence (fence.go): while fencedAt is set, an edit is acknowledged
-	// only once a backup holds it. hadLive: some backup was live at the
-	// last release, so the next one with none lost the last.
-	fencedAt time.Time
-	fenceWhy string
-	hadLive  bool
-	// joining counts the backups whose join is being served and that are
-	// not streamed to yet (a copy on its way): a hand-over waits for them.
-	joining map[*peer]bool
-}
 
 func (e *Engine) seqChanged() <-chan struct{} {
 	e.bcastMu.Lock()
@@ -516,10 +493,11 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 		return fmt.Errorf("replication: launch %s: %w", show, err)
 	}
 	e.mu.Lock()
-	e.show, e.role, e.epoch = sh, RoleActive, epoch
+	e.show, e.epoch = sh, epoch
+	e.become(RoleActive, "launched with no active on the network")
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.mu.Unlock()
-	e.startAcks()
+	e.acks.startAcks()
 	e.setStale(false)
 	e.updatePresence(sh)
 	e.recordSession(show)
@@ -540,7 +518,8 @@ func (e *Engine) recordSession(show string) {
 // join logs on as a backup of p and waits until the copy is complete.
 func (e *Engine) join(ctx context.Context, sh *store.Show, p *peer) error {
 	e.mu.Lock()
-	e.show, e.role = sh, RoleSyncing
+	e.show = sh
+	e.become(RoleSyncing, "joining "+p.id)
 	e.session, e.endSession = context.WithCancel(context.Background())
 	session := e.session
 	e.followRunning = true
@@ -588,7 +567,7 @@ func (e *Engine) goOffLocked() *store.Show {
 	e.endSession()
 	sh := e.show
 	e.show = nil
-	e.role = RoleOff
+	e.become(RoleOff, "logged off")
 	e.following = nil
 	e.syncing = false
 	e.handingOver = false
@@ -1032,7 +1011,7 @@ func (e *Engine) Status() Status {
 	} else {
 		s.Peers = []Peer{}
 	}
-	s.Fence = e.fenceFor()
+	s.Fence = e.acks.fenceFor()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	s.Role = e.role

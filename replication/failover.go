@@ -97,13 +97,14 @@ func (e *Engine) takeOver(sh *store.Show, since time.Time, why string) {
 		e.retryIn(time.Second)
 		return
 	}
-	e.role, e.epoch = RoleActive, epoch
+	e.epoch = epoch
+	e.become(RoleActive, why)
 	e.following = nil
 	e.syncing = false
 	e.orphanSince = time.Time{}
 	e.steppedFor = ""
 	e.mu.Unlock()
-	e.startAcks()
+	e.acks.startAcks()
 	e.log.Info("took over as active", "show", sh.Name(), "epoch", epoch, "seq", lin.Seq,
 		"without_active_for", e.sched.Now().Sub(since).Round(time.Millisecond), "why", why)
 	e.roleChanged()
@@ -120,12 +121,12 @@ func (e *Engine) stepDown(sh *store.Show, w *peer, why string) {
 	}
 	e.endSession() // stops serving this console's backups: they go to w
 	e.session, e.endSession = context.WithCancel(context.Background())
-	e.role = RoleSyncing
+	e.become(RoleSyncing, why)
 	e.orphanSince = e.sched.Now()
 	e.steppedFor = w.id
 	e.mu.Unlock()
 	e.closePipeline()
-	e.stopAcks()
+	e.acks.stopAcks()
 	// This console's streams to its backups end before it sends w anything
 	// as a backup: an edit they send late must not arrive after the join.
 	e.waitServing(time.Second)

@@ -34,7 +34,7 @@ func (e *Engine) handOver(ctx context.Context, sh *store.Show) uint64 {
 	e.mu.Lock()
 	e.handOverState = nil
 	e.mu.Unlock()
-	e.stopAcks()
+	e.acks.stopAcks()
 	if ok {
 		return 0
 	}
@@ -108,21 +108,4 @@ func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 	}
 }
 
-// joinStarted and joinStreaming track the joins being served that are not
-// yet streamed to (see ackSet.joining).
-func (e *Engine) joinStarted(p *peer) {
-	a := &e.acks
-	a.mu.Lock()
-	a.joining[p] = true
-	a.mu.Unlock()
-}
 
-func (e *Engine) joinEnded(p *peer) {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.joining[p] {
-		delete(a.joining, p)
-		e.releaseLocked() // wakes a hand-over waiting for it
-	}
-}

@@ -116,7 +116,7 @@ func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs stor
 // ack mode asks, as an operator's edit is.
 func (e *Engine) waitConfirmed(ctx context.Context, seq uint64) error {
 	s := &submission{seq: seq, at: e.sched.Now(), done: make(chan struct{})}
-	e.waitAcked([]*submission{s})
+	e.acks.waitAcked([]*submission{s})
 	if e.sched.Wait(time.Time{}, s.done, ctx.Done()) == 1 {
 		return ctx.Err()
 	}
@@ -137,14 +137,14 @@ func (e *Engine) report(m Merge) {
 // Edits. The edit log gives them cheaply when it still reaches back to
 // seq; else they come from the objects, which record the seq of their last
 // write.
-func sendChanges(p *peer, sh *store.Show, seq uint64) error {
+func sendChanges(p stream, sh *store.Show, seq uint64) error {
 	var batch []wire.Edit
 	size := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := p.conn.Send(&wire.Edits{Edits: batch})
+		err := p.Send(&wire.Edits{Edits: batch})
 		batch, size = batch[:0], 0
 		return err
 	}
@@ -178,7 +178,7 @@ func sendChanges(p *peer, sh *store.Show, seq uint64) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	return p.conn.Send(&wire.Edits{})
+	return p.Send(&wire.Edits{})
 }
 
 // Merges returns the merges not yet acknowledged.

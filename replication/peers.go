@@ -511,7 +511,7 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		case *wire.Join:
 			e.startServing(ctx, p, m)
 		case *wire.Ack:
-			e.onAck(p, m.Seq)
+			e.acks.onAck(p, m.Seq)
 		case *wire.Forward:
 			if !p.takeForwardSlot(ctx) {
 				return

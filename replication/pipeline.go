@@ -7,7 +7,6 @@ package replication
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -24,172 +23,12 @@ type submission struct {
 	done chan struct{} // closed once acknowledged or failed
 }
 
-// ackedThroughLocked is the seq through which every durable edit is
-// acknowledged as the ack mode asks, given what the live backups confirmed.
-// With no live backup, durable here is enough, unless the fence is closed
-// (fence.go): then only what a backup holds is.
-func (e *Engine) ackedThroughLocked() uint64 {
-	a := &e.acks
-	fenced := !a.fencedAt.IsZero()
-	if a.mode == AckLocal && !fenced {
-		return math.MaxUint64
-	}
-	live := 0
-	lo, hi := uint64(math.MaxUint64), uint64(0)
-	for _, l := range a.links {
-		if !l.live {
-			continue
-		}
-		live++
-		lo, hi = min(lo, l.acked), max(hi, l.acked)
-	}
-	switch {
-	case live == 0 && fenced:
-		return e.confirmedThroughLocked()
-	case live == 0:
-		return math.MaxUint64 // no backup to wait for: durable here is enough
-	case a.mode == AckAll:
-		return lo
-	}
-	return hi
-}
 
-// confirmedThroughLocked is the seq through which the backups themselves
-// hold the edits as the ack mode asks, counting no shortcut: what is left
-// of an active's acknowledgements when it stops being one.
-func (e *Engine) confirmedThroughLocked() uint64 {
-	a := &e.acks
-	var hi uint64
-	lo, live := uint64(math.MaxUint64), 0
-	for _, l := range a.links {
-		hi = max(hi, l.acked)
-		if l.live {
-			live++
-			lo = min(lo, l.acked)
-		}
-	}
-	if a.mode == AckAll && live > 0 {
-		return lo
-	}
-	return hi
-}
 
-// releaseLocked acknowledges the waiting submissions the backups now cover.
-// It is called at every change of the backups, so it is also where the
-// loss of the last live one closes the fence.
-func (e *Engine) releaseLocked() {
-	a := &e.acks
-	close(a.progress)
-	a.progress = make(chan struct{})
-	live := false
-	for _, l := range a.links {
-		live = live || l.live
-	}
-	if a.hadLive && !live {
-		e.closeFenceLocked("lost its last live backup")
-	}
-	a.hadLive = live
-	if len(a.waiting) == 0 {
-		return
-	}
-	through := e.ackedThroughLocked()
-	if a.stopped {
-		through = e.confirmedThroughLocked()
-	}
-	kept := a.waiting[:0]
-	for _, s := range a.waiting {
-		switch {
-		case s.seq <= through:
-			close(s.done)
-		case a.stopped:
-			s.err = e.errUnconfirmed()
-			close(s.done)
-		default:
-			kept = append(kept, s)
-		}
-	}
-	clear(a.waiting[len(kept):])
-	a.waiting = kept
-}
 
-// startAcks opens acknowledgements for a new term as active.
-func (e *Engine) startAcks() {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.stopped = false
-	a.fencedAt, a.fenceWhy, a.hadLive = time.Time{}, "", false
-}
 
-// stopAcks ends this console's acknowledgements as active: what a backup
-// already holds is acknowledged, the rest fails (the operator is told, and
-// may make the edit again on the new active), since this copy alone no
-// longer counts: another console orders the show now.
-func (e *Engine) stopAcks() {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.stopped = true
-	e.releaseLocked()
-	if a.watchdog != nil {
-		a.watchdog()
-		a.watchdog = nil
-	}
-}
 
-// waitAcked hands durable submissions over to wait for the backups.
-func (e *Engine) waitAcked(subs []*submission) {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.waiting = append(a.waiting, subs...)
-	e.releaseLocked()
-	if len(a.waiting) > 0 && a.watchdog == nil {
-		a.watchdog = e.afterFunc(e.opts.AckTimeout, e.ackWatchdog)
-	}
-}
 
-// ackWatchdog runs while submissions wait: a backup that stays connected but
-// stops confirming must not stop the show, so once an edit has waited
-// AckTimeout the backups short of it no longer count until they catch up.
-func (e *Engine) ackWatchdog() {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.watchdog = nil
-	now := e.sched.Now()
-	var overdue uint64
-	for _, s := range a.waiting {
-		if now.Sub(s.at) >= e.opts.AckTimeout {
-			overdue = max(overdue, s.seq)
-		}
-	}
-	if overdue > 0 {
-		for id, l := range a.links {
-			if l.live && l.acked < overdue {
-				l.live = false
-				e.log.Warn("backup is not confirming edits; acknowledging without it until it catches up", "peer", id, "acked", l.acked, "seq", overdue)
-			}
-		}
-		e.releaseLocked()
-	}
-	if len(a.waiting) > 0 && !a.stopped {
-		oldest := now
-		for _, s := range a.waiting {
-			if s.at.Before(oldest) {
-				oldest = s.at
-			}
-		}
-		// The next submission to become overdue; when the oldest already
-		// is (it waits for the fence, or a stopped backup), nothing is to
-		// be done before a backup confirms more, which releases on its own.
-		next := e.opts.AckTimeout - now.Sub(oldest)
-		if next <= 0 {
-			next = e.opts.AckTimeout
-		}
-		a.watchdog = e.afterFunc(next, e.ackWatchdog)
-	}
-}
 
 // pipeline orders the active's edits. Submitters queue their ops; whoever
 // finds no commit under way commits everything queued as one batch, so many
@@ -408,7 +247,7 @@ func (pl *pipeline) commit() {
 		i += len(s.ops)
 		s.seq, s.at = edits[i-1].Seq, now
 	}
-	e.waitAcked(batch)
+	e.acks.waitAcked(batch)
 }
 
 // publish puts committed edits in the ring for the streams.

@@ -166,10 +166,10 @@ func TestSnapshotTiming(t *testing.T) {
 		t0 := time.Now()
 		sent := make(chan error, 1)
 		go func() {
-			_, err := ea.sendSnapshot(ctx, pa, sh)
+			_, err := ea.copier().sendSnapshot(ctx, pa, sh)
 			sent <- err
 		}()
-		dir, lin, err := eb.receiveSnapshot(ctx, pb, "bench")
+		dir, lin, err := eb.copier().receiveSnapshot(ctx, pb, "bench")
 		if err != nil {
 			t.Fatal(err)
 		}

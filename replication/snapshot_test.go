@@ -30,7 +30,7 @@ func receiveFrom(t *testing.T, data string, msgs ...wire.Msg) (string, store.Lin
 	for _, m := range msgs {
 		p.inbox <- m
 	}
-	return e.receiveSnapshot(context.Background(), p, "demo")
+	return e.copier().receiveSnapshot(context.Background(), p, "demo")
 }
 
 func file(name, data string) []wire.Msg {
