@@ -30,7 +30,6 @@ func ParseAckMode(s string) (AckMode, error) {
 	return "", fmt.Errorf("unknown ack mode %q (want local, one or all)", s)
 }
 
-
 // catchUpLimit: a backup missing more edits than this gets a snapshot, which
 // moves the same data in far fewer, larger writes.
 const catchUpLimit = 5000
@@ -235,8 +234,6 @@ func readLog(sh *store.Show, next uint64, batch []wire.Edit) ([]wire.Edit, error
 
 func editSize(key string, value []byte) int { return len(key) + len(value) + 32 }
 
-
-
 // stopServing ends the active's service of p's join, if any.
 func (e *Engine) stopServing(p *peer) {
 	p.serveMu.Lock()
@@ -246,7 +243,6 @@ func (e *Engine) stopServing(p *peer) {
 	p.serveMu.Unlock()
 	e.acks.dropBackup(p)
 }
-
 
 // serveForward orders an edit a backup's operator made.
 func (e *Engine) serveForward(ctx context.Context, p *peer, f *wire.Forward) {

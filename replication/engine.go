@@ -329,7 +329,6 @@ func (e *Engine) anyChange() <-chan struct{} {
 	return e.anyCh
 }
 
-
 func (e *Engine) seqChanged() <-chan struct{} {
 	e.bcastMu.Lock()
 	defer e.bcastMu.Unlock()

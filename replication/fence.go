@@ -16,8 +16,6 @@ import (
 	"time"
 )
 
-
-
 // checkFence opens the fence once it may: every connected console has sent
 // a State since it closed and none is active for this console's show, and
 // every console whose connection ended lately has been gone PeerTimeout.

@@ -107,5 +107,3 @@ func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 		}
 	}
 }
-
-

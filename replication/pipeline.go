@@ -23,13 +23,6 @@ type submission struct {
 	done chan struct{} // closed once acknowledged or failed
 }
 
-
-
-
-
-
-
-
 // pipeline orders the active's edits. Submitters queue their ops; whoever
 // finds no commit under way commits everything queued as one batch, so many
 // edits share one Pebble write and one fsync (and one wakeup of each
