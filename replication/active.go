@@ -205,12 +205,33 @@ func (e *Engine) stream(ctx context.Context, p *peer, sh *store.Show, next uint6
 			}
 			continue
 		}
-		if err := p.conn.Send(&wire.Edits{Edits: batch}); err != nil {
+		f, err := e.editsFrame(pl, batch)
+		if err == nil {
+			err = p.conn.SendFrame(f)
+		}
+		if err != nil {
 			return err
 		}
 		next = batch[len(batch)-1].Seq
 		clear(batch) // drop the references to keys and values
 	}
+}
+
+// editsFrame encodes a batch of edits for the streams: once for every
+// backup the same batch goes to (the backups of a busy show are mostly at
+// the same seq), not once per backup.
+func (e *Engine) editsFrame(pl *pipeline, batch []wire.Edit) (wire.Frame, error) {
+	from, to := batch[0].Seq, batch[len(batch)-1].Seq
+	if pl != nil {
+		if f, ok := pl.cachedFrame(from, to); ok {
+			return f, nil
+		}
+	}
+	f, err := wire.EncodeFrame(&wire.Edits{Edits: batch})
+	if err == nil && pl != nil {
+		pl.cacheFrame(from, to, f)
+	}
+	return f, err
 }
 
 // readLog appends the logged edits after next to batch, up to a message's

@@ -155,6 +155,27 @@ func (e *Engine) sendBeacons(ctx context.Context, out *net.UDPConn, group *net.U
 	}
 }
 
+// dialsFirst reports whether this console dials a console it heard a
+// beacon of. Of two consoles, the one with the smaller ID dials: its
+// connection is the one both keep (addPeer), so each pair makes one
+// connection, not two of which one is dropped, which on a network of a
+// dozen consoles is most of the dialing. The one with the larger ID dials
+// too if no connection came within two beacons (the other may not hear
+// its beacons).
+func (e *Engine) dialsFirst(console string) bool {
+	if e.id < console {
+		return true
+	}
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	first, ok := e.net.heardFrom[console]
+	if !ok {
+		e.net.heardFrom[console] = e.sched.Now()
+		return false
+	}
+	return e.sched.Now().Sub(first) >= 2*BeaconInterval && e.net.peers[console] == nil
+}
+
 // receiveBeacons dials the consoles whose beacons arrive on in, until in
 // is closed.
 func (e *Engine) receiveBeacons(ctx context.Context, in *net.UDPConn, key []byte) {
@@ -168,7 +189,7 @@ func (e *Engine) receiveBeacons(ctx context.Context, in *net.UDPConn, key []byte
 		if err != nil {
 			continue
 		}
-		if addr, ok := e.takeBeacon(b, from); ok {
+		if addr, ok := e.takeBeacon(b, from); ok && e.dialsFirst(b.Console) {
 			e.dialWith(ctx, addr, &discovered{console: b.Console})
 		}
 	}

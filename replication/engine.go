@@ -211,8 +211,9 @@ type Engine struct {
 	pres     store.Presence
 	presShow string
 
-	linkUp    atomic.Bool
-	lastState atomic.Pointer[wire.State] // the last heartbeat built
+	linkUp     atomic.Bool
+	lastState  atomic.Pointer[wire.State]   // the last heartbeat built
+	stateCache atomic.Pointer[encodedState] // the last heartbeat encoded (stateFrame)
 
 	net   network
 	acks  ackSet

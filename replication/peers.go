@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -184,6 +185,9 @@ type network struct {
 	reqID    uint64
 	dialAddr map[string]bool
 	tried    map[string]bool // configured addresses dialed at least once
+	// heardFrom: when a beacon of each console with a smaller ID than this
+	// one's was first heard (dialsFirst).
+	heardFrom map[string]time.Time
 
 	discoveryFrom time.Time // when discovery started; zero without it
 }
@@ -201,6 +205,7 @@ func (e *Engine) startNetwork(ctx context.Context) error {
 	n.faults = map[string]faultNote{}
 	n.dialAddr = map[string]bool{}
 	n.tried = map[string]bool{}
+	n.heardFrom = map[string]time.Time{}
 	n.transport = e.opts.Transport
 	if n.transport == nil {
 		t, err := wire.NewTLS(e.opts.Key, e.id)
@@ -571,8 +576,11 @@ func (e *Engine) heartbeat(ctx context.Context, p *peer) {
 		// later. A console launching meanwhile did not see the active and
 		// created a show of its own.
 		changed := e.stateChanged()
-		st, current := e.stateMsg()
-		if err := p.conn.Send(&st); err != nil {
+		f, current, err := e.stateFrame()
+		if err == nil {
+			err = p.conn.SendFrame(f)
+		}
+		if err != nil {
 			p.conn.Close()
 			return
 		}
@@ -587,6 +595,32 @@ func (e *Engine) heartbeat(ctx context.Context, p *peer) {
 			next = now.Add(e.opts.Heartbeat)
 		}
 	}
+}
+
+// stateFrame is the heartbeat encoded: once for every peer while the State
+// is the same, not once per peer.
+func (e *Engine) stateFrame() (wire.Frame, bool, error) {
+	st, current := e.stateMsg()
+	if c := e.stateCache.Load(); c != nil && sameState(c.st, st) {
+		return c.f, current, nil
+	}
+	f, err := wire.EncodeFrame(&st)
+	if err != nil {
+		return f, current, err
+	}
+	e.stateCache.Store(&encodedState{st: st, f: f})
+	return f, current, nil
+}
+
+type encodedState struct {
+	st wire.State
+	f  wire.Frame
+}
+
+func sameState(a, b wire.State) bool {
+	return a.Console == b.Console && a.Role == b.Role && a.Show == b.Show && a.ShowID == b.ShowID && a.Seq == b.Seq &&
+		a.Stale == b.Stale && a.Master == b.Master && a.Leaving == b.Leaving && a.Following == b.Following &&
+		slices.Equal(a.Epochs, b.Epochs)
 }
 
 // staleStateRetry: how soon a heartbeat that had to repeat the last State

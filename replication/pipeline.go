@@ -43,6 +43,7 @@ type pipeline struct {
 	ops   []store.Op
 
 	ringMu    sync.Mutex
+	frame     cachedEdits // the last batch a stream encoded (editsFrame)
 	ring      []wire.Edit // seq s at ring[s%len(ring)], for seqs start..start+n-1
 	start     uint64
 	n         int
@@ -271,6 +272,25 @@ func (pl *pipeline) publish(edits []store.Edit) {
 	}
 }
 
+// cachedEdits is one encoded batch of edits, from and to being its seqs.
+type cachedEdits struct {
+	from, to uint64
+	f        wire.Frame
+}
+
+func (pl *pipeline) cachedFrame(from, to uint64) (wire.Frame, bool) {
+	pl.ringMu.Lock()
+	defer pl.ringMu.Unlock()
+	c := pl.frame
+	return c.f, c.from == from && c.to == to && c.to != 0
+}
+
+func (pl *pipeline) cacheFrame(from, to uint64, f wire.Frame) {
+	pl.ringMu.Lock()
+	pl.frame = cachedEdits{from, to, f}
+	pl.ringMu.Unlock()
+}
+
 // forget empties the ring, for when the show's seq moved past it other
 // than by a commit: the streams then read the log.
 func (pl *pipeline) forget() {
@@ -278,6 +298,7 @@ func (pl *pipeline) forget() {
 	defer pl.ringMu.Unlock()
 	clear(pl.ring)
 	pl.n, pl.ringBytes = 0, 0
+	pl.frame = cachedEdits{}
 }
 
 // read appends to batch the edits after next that the ring holds, up to a
