@@ -50,7 +50,7 @@ func TestImage(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, d := range res.Ready {
-				t.Logf("boot-to-ready %s: %.1f s", r.VMs[i].Name, d.Seconds())
+				t.Logf("boot-to-ready %s: %.1f s (gokrazy up on the management NIC: %.1f s)", r.VMs[i].Name, d.Seconds(), res.Init[i].Seconds())
 			}
 			t.Logf("all connected on the show LAN: %.1f s after power-on", res.Mesh.Seconds())
 		}},
@@ -58,10 +58,15 @@ func TestImage(t *testing.T) {
 		// consolectl --remote.
 		{"3-cable-pull", func(t *testing.T) {
 			v := r.VMs[0]
+			rtt, err := StatusRTT(ctx, v, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
 			res, err := r.CablePull(ctx, v, *cableTrials)
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("%s: status read over the management NIC (the floor): p50 %s, p99 %s", v.Name, ms(Percentile(rtt, 50)), ms(Percentile(rtt, 99)))
 			t.Logf("%s: set_link %s off → LINK LED off: p50 %s, p99 %s (%d trials)", v.Name, ShowNIC, ms(Percentile(res.Off, 50)), ms(Percentile(res.Off, 99)), len(res.Off))
 			t.Logf("%s: set_link %s on → LINK LED on: p50 %s, p99 %s", v.Name, ShowNIC, ms(Percentile(res.On, 50)), ms(Percentile(res.On, 99)))
 		}},

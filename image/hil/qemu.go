@@ -50,13 +50,21 @@ type VM struct {
 	waitErr error
 	stderr  bytes.Buffer
 	booted  time.Time
+	boots   int
 }
 
 func (v *VM) showSock() string { return filepath.Join(v.Dir, "show.sock") }
 func (v *VM) qmpSock() string  { return filepath.Join(v.Dir, "qmp.sock") }
 
-// SerialLog is where the guest's console (kernel and gokrazy init) goes.
-func (v *VM) SerialLog() string { return filepath.Join(v.Dir, "serial.log") }
+// SerialLog is where the guest's console (kernel and gokrazy init) went
+// in its latest boot: serial-1.log for the first, and so on.
+func (v *VM) SerialLog() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.serialLog()
+}
+
+func (v *VM) serialLog() string { return filepath.Join(v.Dir, fmt.Sprintf("serial-%d.log", v.boots)) }
 
 // ShowMAC is the show NIC's MAC address.
 func (v *VM) ShowMAC() string { return fmt.Sprintf("52:54:00:73:00:%02x", v.Index) }
@@ -77,7 +85,7 @@ func (v *VM) args() []string {
 		"-machine", "pc", "-accel", "tcg", "-cpu", "max",
 		"-m", "384", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
-		"-serial", "file:" + v.SerialLog(),
+		"-serial", "file:" + v.serialLog(),
 		"-qmp", "unix:" + v.qmpSock() + ",server=on,wait=off",
 		"-drive", "file=" + v.Disk + ",format=raw,if=virtio,cache=writeback",
 		"-netdev", "dgram,id=" + ShowNIC + ",local.type=unix,local.path=" + v.showSock() + ",remote.type=unix,remote.path=" + v.lan.Path(),
@@ -97,6 +105,7 @@ func (v *VM) Start() error {
 	// A QEMU killed with -9 leaves its sockets behind; binding them again fails.
 	os.Remove(v.showSock())
 	os.Remove(v.qmpSock())
+	v.boots++
 	cmd := exec.Command("qemu-system-x86_64", v.args()...)
 	v.stderr.Reset()
 	cmd.Stdout = &v.stderr

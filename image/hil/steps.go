@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -28,6 +29,10 @@ func ready(st Status) bool { return st.Link == "up" && st.LEDs["link"] == "on" }
 
 // BootResult is step 1's outcome.
 type BootResult struct {
+	// Init is the baseline of Ready: power on → gokrazy's own web server
+	// answers over the management NIC (kernel up, init running, the NIC's
+	// address from DHCP), per VM.
+	Init  []time.Duration
 	Ready []time.Duration // per VM: power on → ready
 	Mesh  time.Duration   // power on → every console connected to every other
 }
@@ -38,19 +43,24 @@ type BootResult struct {
 func (r *Rig) BootAll(ctx context.Context) (BootResult, error) {
 	var res BootResult
 	res.Ready = make([]time.Duration, len(r.VMs))
+	res.Init = make([]time.Duration, len(r.VMs))
 	start := time.Now()
 	for _, v := range r.VMs {
 		if err := v.Start(); err != nil {
 			return res, err
 		}
 	}
-	errs := make([]error, len(r.VMs))
+	errs := make([]error, 2*len(r.VMs))
 	var wg sync.WaitGroup
 	for i, v := range r.VMs {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			res.Ready[i], errs[i] = r.WaitReady(ctx, v)
+		}()
+		go func() {
+			defer wg.Done()
+			res.Init[i], errs[len(r.VMs)+i] = waitInit(ctx, v)
 		}()
 	}
 	wg.Wait()
@@ -78,6 +88,40 @@ func (r *Rig) WaitReady(ctx context.Context, v *VM) (time.Duration, error) {
 	d := at.Sub(v.PoweredOn())
 	r.opts.Logf("%s ready %.1f s after power-on", v.Name, d.Seconds())
 	return d, nil
+}
+
+// waitInit waits until gokrazy's web server answers (any HTTP answer: it
+// asks for its password) over v's management NIC.
+func waitInit(ctx context.Context, v *VM) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+v.Addr(GuestGokrazyPort)+"/", nil)
+		if resp, err := statusClient.Do(req); err == nil {
+			resp.Body.Close()
+			return time.Since(v.PoweredOn()), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%s: gokrazy's web server did not answer: %w", v.Name, ctx.Err())
+		case <-time.After(pollBoot):
+		}
+	}
+}
+
+// StatusRTT reads v's status n times in a row and returns how long each
+// read took: the floor under every time measured through the status page.
+func StatusRTT(ctx context.Context, v *VM, n int) ([]time.Duration, error) {
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if _, err := v.Status(ctx); err != nil {
+			return nil, err
+		}
+		ds = append(ds, time.Since(start))
+		time.Sleep(pollChange)
+	}
+	return ds, nil
 }
 
 // WaitMesh waits until each of vms is connected to all the others.
