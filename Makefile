@@ -1,7 +1,7 @@
 # consoled — see README.md.
 GO ?= go
 
-.PHONY: build run test bench cross clean image image-base image-test
+.PHONY: build run test bench cross clean image image-base image-test image-update
 
 build:
 	$(GO) build -o bin/ ./cmd/consoled ./cmd/consolectl
@@ -25,8 +25,8 @@ cross:
 
 # The console images and their hardware-in-the-loop test (image/image.mk;
 # README, "Flashing a console"): make image [TARGET=amd64|rpi] [CONFIG=…]
-# [NETWORK=…] [KEY=…] [ID=…] [SIZE=MiB].
-image image-base image-test:
+# [NETWORK=…] [KEY=…] [ID=…] [SIZE=MiB]; make image-update HOST=….
+image image-base image-test image-update:
 	@$(MAKE) -s -f image/image.mk $@
 
 clean:

@@ -11,6 +11,7 @@
 #   SIZE     the whole disk in MiB (default 1300): boot 100, two roots of
 #            500, /perm the rest; the size of the card or disk to use it all
 #   OUT      the image written (default: bin/image/consoled-TARGET.img)
+#   HOST     make image-update: the console to update over the network
 
 GO ?= go
 TARGET ?= amd64
@@ -43,7 +44,7 @@ ifeq ($(INPUTS),)
 $(error go list found no inputs for the image)
 endif
 
-.PHONY: image image-base image-base-path image-test
+.PHONY: image image-base image-base-path image-test image-update
 
 $(BASE): $(INPUTS) go.mod go.sum image/$(TARGET)/config.json image/image.mk
 	@mkdir -p $(DIR)
@@ -56,6 +57,11 @@ image-base: $(BASE)
 
 image-base-path:
 	@echo $(BASE)
+
+# The running console at HOST gets this checkout's image; its /perm stays.
+image-update: $(BASE)
+	@[ -n "$(HOST)" ] || { echo "make image-update HOST=console-address [TARGET=$(TARGET)]"; exit 1; }
+	@image/update.sh $(HOST) $(BASE)
 
 # The first make image without KEY makes the show's key; later ones reuse it.
 $(DIR)/network.key:

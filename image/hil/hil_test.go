@@ -81,6 +81,14 @@ func TestImage(t *testing.T) {
 		}},
 		// Step 5 (all three off and on together: one active, nothing lost)
 		// needs consolectl --remote.
+		{"update-over-network", func(t *testing.T) {
+			v := r.VMs[len(r.VMs)-1]
+			res, err := r.Update(ctx, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: image/update.sh wrote root, boot and MBR in %.1f s; ready again from the other root partition %.1f s after the update began, same console and key", v.Name, res.Written.Seconds(), res.Ready.Seconds())
+		}},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.run) {

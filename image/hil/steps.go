@@ -1,11 +1,14 @@
 package hil
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -246,6 +249,62 @@ func (r *Rig) PowerCut(ctx context.Context, v *VM) (PowerCutResult, error) {
 	}
 	res.Rejoined = time.Since(v.PoweredOn())
 	return res, nil
+}
+
+// UpdateResult is the update step's outcome.
+type UpdateResult struct {
+	Written time.Duration // update.sh: the new root, boot and MBR written and switched to
+	Ready   time.Duration // update.sh started → ready again, booted from the other root
+}
+
+// Update updates running console v over the network with image/update.sh
+// from the rig's image, as the README says to update a console: v reboots
+// from the other root partition and must come back ready, as the same
+// console with the same key (/perm kept), and rejoin the others.
+func (r *Rig) Update(ctx context.Context, v *VM) (UpdateResult, error) {
+	var res UpdateResult
+	before, err := v.Status(ctx)
+	if err != nil {
+		return res, err
+	}
+	serial := v.SerialLog()
+	fi, err := os.Stat(serial)
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, filepath.Join(r.opts.Root, "image", "update.sh"), v.Addr(GuestGokrazyPort), r.opts.Image).CombinedOutput()
+	if err != nil {
+		return res, fmt.Errorf("%s: update.sh: %v: %s", v.Name, err, out)
+	}
+	res.Written = time.Since(start)
+	// The new boot's kernel command line names the other root partition
+	// (gokrazy's switch: partition 3 is PARTNROFF=2 from the boot partition).
+	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	defer cancel()
+	for {
+		b, _ := os.ReadFile(serial)
+		if int64(len(b)) > fi.Size() && bytes.Contains(b[fi.Size():], []byte("PARTNROFF=2")) {
+			break
+		}
+		if ok, why := v.Running(); !ok {
+			return res, fmt.Errorf("%s: %v", v.Name, why)
+		}
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("%s did not boot from the updated root partition: %w", v.Name, ctx.Err())
+		case <-time.After(pollBoot):
+		}
+	}
+	after, _, err := v.WaitStatus(ctx, pollBoot, ready)
+	if err != nil {
+		return res, fmt.Errorf("%s did not come back after the update: %w", v.Name, err)
+	}
+	res.Ready = time.Since(start)
+	if after.Console != before.Console || after.NetworkKey != before.NetworkKey {
+		return res, fmt.Errorf("%s came back as %s with key %s, was %s with key %s", v.Name, after.Console, after.NetworkKey, before.Console, before.NetworkKey)
+	}
+	return res, r.WaitMesh(ctx, r.VMs)
 }
 
 // provisioned is what perm.sh wrote into v's /perm/consoled.
