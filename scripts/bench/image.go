@@ -66,6 +66,10 @@ func runImage(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
+	upd, err := r.Update(ctx, r.VMs[len(r.VMs)-1])
+	if err != nil {
+		return fail(err)
+	}
 
 	row := func(name, value string) { fmt.Printf("%-62s %14s\n", name, value) }
 	sec := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
@@ -89,6 +93,8 @@ func runImage(ctx context.Context) error {
 	row("power cut: booted again → ready", sec(cut.Ready))
 	row("power cut: booted again → connected to the others", sec(cut.Rejoined))
 	row("baseline: first boot → ready (same console)", sec(boot.Ready[0]))
+	row(fmt.Sprintf("update over the network (%s): root, boot, MBR written", r.VMs[len(r.VMs)-1].Name), sec(upd.Written))
+	row("update over the network: → ready again from the other root", sec(upd.Ready))
 	fmt.Printf("(%s's show NIC pulled and plugged by QMP set_link after a random pause; its LED read from the status page over the management NIC)\n\n", v.Name)
 	return nil
 }
