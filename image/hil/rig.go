@@ -181,11 +181,19 @@ func (r *Rig) Report(ctx context.Context) string {
 		fmt.Fprintf(&b, "=== %s (%s)\n", v.Name, v.Dir)
 		if ok, why := v.Running(); !ok {
 			fmt.Fprintf(&b, "not running: %v\n", why)
-		} else if logs := v.Logs(ctx); logs != "" {
-			fmt.Fprintf(&b, "--- consoled\n%s", tail(logs, 40))
+		} else {
+			// Whether the guest runs at all (QEMU's run state), then what
+			// consoled logged, if the management NIC still reaches it.
+			st, err := v.QMP(ctx, "query-status", nil)
+			fmt.Fprintf(&b, "qemu status: %s %v\n", st, err)
+			if logs := v.Logs(ctx); logs != "" {
+				fmt.Fprintf(&b, "--- consoled\n%s", tail(logs, 40))
+			} else {
+				fmt.Fprintf(&b, "(consoled's log unreachable over the management NIC)\n")
+			}
 		}
 		if serial, err := os.ReadFile(v.SerialLog()); err == nil {
-			fmt.Fprintf(&b, "--- serial\n%s", tail(string(serial), 15))
+			fmt.Fprintf(&b, "--- serial\n%s", tail(string(serial), 30))
 		}
 	}
 	return b.String()
