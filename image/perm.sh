@@ -8,6 +8,12 @@
 #   /perm/consoled/network.yaml   the NICs' settings, read by netconf (NETWORK;
 #                                 "" for none: eth0 takes DHCP)
 #   /perm/consoled/network.key    the show network's key (KEY), mode 0600
+#   /perm/home/ntp/ntp-time-at-last-shutdown
+#                                 now: gokrazy's ntp sets the clock from it at
+#                                 boot, so a console without a real-time clock
+#                                 (a Raspberry Pi) on a show network without NTP
+#                                 starts at the flash time, not in 1970, where the
+#                                 consoles' TLS certificates are not valid yet
 #
 # monogok leaves /perm unformatted; gokrazy mounts whatever is there.
 set -euo pipefail
@@ -29,6 +35,9 @@ mkdir -m 0755 "$tmp/consoled"
 install -m 0644 "$config" "$tmp/consoled/config.yaml"
 [ -z "$network" ] || install -m 0644 "$network" "$tmp/consoled/network.yaml"
 install -m 0600 "$key" "$tmp/consoled/network.key"
+mkdir -p -m 0700 "$tmp/home/ntp"
+# RFC 3339 and no newline: Go's time.Time.UnmarshalText reads it.
+(umask 077 && printf %s "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$tmp/home/ntp/ntp-time-at-last-shutdown")
 
 cp --sparse=always "$base" "$out.tmp"
 # Inode tables and journal are written now, not by the console's first

@@ -84,6 +84,11 @@ func (v *VM) args() []string {
 		// software AES-GCM runs instruction by instruction under emulation.
 		"-machine", "pc", "-accel", "tcg", "-cpu", "max",
 		"-m", "384", "-smp", "1",
+		// The clock starts in 1970, as on a Raspberry Pi, which has no
+		// real-time clock, on a show network without NTP: the image must
+		// set it (from the time saved on /perm) before consoled makes its
+		// TLS certificate.
+		"-rtc", "base=1970-01-01T00:00:00",
 		"-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
 		"-serial", "file:" + v.serialLog(),
 		"-qmp", "unix:" + v.qmpSock() + ",server=on,wait=off",
