@@ -44,7 +44,8 @@ type NIC struct {
 }
 
 func main() {
-	log.SetFlags(0)
+	// Timestamps: gokrazy keeps a service's lines without them.
+	log.SetFlags(log.LstdFlags)
 	file := flag.String("config", "/perm/consoled/network.yaml", "network settings `file`")
 	dhcp := flag.String("dhcp", "/gokrazy/dhcp", "DHCP client `binary`, run with -interface NIC")
 	check := flag.Bool("check", false, "only check the file (on the machine that flashes the console) and exit")
@@ -52,6 +53,7 @@ func main() {
 
 	nics, err := load(*file)
 	if *check {
+		log.SetFlags(0)
 		if err != nil {
 			log.Fatal(err)
 		}

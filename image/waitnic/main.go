@@ -25,7 +25,8 @@ import (
 )
 
 func main() {
-	log.SetFlags(0)
+	// Timestamps: gokrazy keeps a service's lines without them.
+	log.SetFlags(log.LstdFlags)
 	nic := flag.String("nic", "eth0", "the `NIC` to wait for")
 	timeout := flag.Duration("timeout", 20*time.Second, "how long to wait at most")
 	// consoled's certificates, derived from the network key, are valid from
