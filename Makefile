@@ -1,7 +1,7 @@
 # consoled — see README.md.
 GO ?= go
 
-.PHONY: build run test bench cross clean
+.PHONY: build run test bench cross clean image image-base image-test image-update
 
 # -buildvcs=auto: --version prints the git revision (GOFLAGS may turn stamping off).
 build:
@@ -26,6 +26,12 @@ bench: build
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -buildvcs=auto -o bin/linux-arm64/ ./cmd/consoled ./cmd/consolectl
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -buildvcs=auto -o bin/linux-armv7/ ./cmd/consoled ./cmd/consolectl
+
+# The console images and their hardware-in-the-loop test (image/image.mk;
+# README, "Flashing a console"): make image [TARGET=amd64|rpi] [CONFIG=…]
+# [NETWORK=…] [KEY=…] [ID=…] [SIZE=MiB]; make image-update HOST=….
+image image-base image-test image-update:
+	@$(MAKE) -s -f image/image.mk $@
 
 clean:
 	rm -rf bin

@@ -267,9 +267,16 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 	if err := os.MkdirAll(incoming, 0o750); err != nil {
 		return "", lin, err
 	}
+	// Whatever ends the receive early (an error, or the console stopping
+	// under it), the writer and the directory go.
+	var success, finished bool
+	var w *copyWriter
 	defer func() {
-		if err != nil {
-			os.RemoveAll(incoming) // not dir: the error returns clear it
+		if !success {
+			if w != nil && !finished {
+				w.abandon()
+			}
+			os.RemoveAll(incoming)
 		}
 	}()
 	dir = incoming
@@ -277,12 +284,7 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 		return "", lin, fmt.Errorf("%w: the copy needs %d MiB, %d MiB free", store.ErrDiskFull, begin.Bytes>>20, free>>20)
 	}
 	t0 := cp.sched.Now()
-	w := newCopyWriter()
-	defer func() {
-		if err != nil {
-			w.abandon()
-		}
-	}()
+	w = newCopyWriter()
 	var got uint64
 	received := make(map[string]bool) // every file begun; the current one is complete once the next begins
 	var left uint64
@@ -332,6 +334,7 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 				keep[name] = true
 			}
 			tEnd := cp.sched.Now()
+			finished = true
 			if err := w.finish(); err != nil {
 				return "", lin, err
 			}
@@ -348,6 +351,7 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 			cp.log.Info("received full copy", "peer", p.ID(), "show", show, "seq", lin.Seq, "bytes", got,
 				"took", cp.sched.Now().Sub(t0).Round(time.Millisecond), "sync_wait", cp.sched.Now().Sub(tEnd).Round(time.Millisecond),
 				"dropped", len(received)-len(keep))
+			success = true
 			return dir, lin, nil
 		default:
 			return "", lin, fmt.Errorf("copy: unexpected %s", msgName(m))
