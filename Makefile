@@ -1,7 +1,7 @@
 # consoled — see README.md.
 GO ?= go
 
-.PHONY: build run test bench cross clean
+.PHONY: build run test bench cross clean image image-base image-test image-update
 
 # -buildvcs=auto: --version prints the git revision (GOFLAGS may turn stamping off).
 build:
@@ -12,9 +12,12 @@ run: build
 	mkdir -p run
 	bin/consoled --data run --board mock
 
+# Every test with the race detector, then the deterministic simulation's
+# 1,000 fault schedules without it (under it they run 50).
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m -run 'TestSimulation$$' ./replication -sim.seeds=1000
 
 bench: build
 	$(GO) run ./scripts/bench
@@ -23,6 +26,12 @@ bench: build
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -buildvcs=auto -o bin/linux-arm64/ ./cmd/consoled ./cmd/consolectl
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -buildvcs=auto -o bin/linux-armv7/ ./cmd/consoled ./cmd/consolectl
+
+# The console images and their hardware-in-the-loop test (image/image.mk;
+# README, "Flashing a console"): make image [TARGET=amd64|rpi] [CONFIG=…]
+# [NETWORK=…] [KEY=…] [ID=…] [SIZE=MiB]; make image-update HOST=….
+image image-base image-test image-update:
+	@$(MAKE) -s -f image/image.mk $@
 
 clean:
 	rm -rf bin

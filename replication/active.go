@@ -30,13 +30,6 @@ func ParseAckMode(s string) (AckMode, error) {
 	return "", fmt.Errorf("unknown ack mode %q (want local, one or all)", s)
 }
 
-// backupLink is one backup the active streams to.
-type backupLink struct {
-	p     *peer
-	acked uint64 // durable on the backup through this seq
-	live  bool   // caught up once: from now on acks wait for it
-}
-
 // catchUpLimit: a backup missing more edits than this gets a snapshot, which
 // moves the same data in far fewer, larger writes.
 const catchUpLimit = 5000
@@ -52,10 +45,8 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 	}
 	p.cancelServe = cancel
 	p.serveMu.Unlock()
-	e.net.wg.Add(1)
 	e.serving.Add(1)
-	go func() {
-		defer e.net.wg.Done()
+	e.sched.Go(&e.net.wg, func() {
 		defer e.serving.Add(-1)
 		defer cancel()
 		e.mu.RLock()
@@ -72,8 +63,8 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 			// for the rest of it.
 			p.conn.Send(&wire.Error{Kind: "join", Msg: e.id + " no longer serves the show"})
 		}
-		e.dropBackup(p)
-	}()
+		e.acks.dropBackup(p)
+	})
 }
 
 // serveBackup answers a join and then streams every new edit to the backup
@@ -90,20 +81,18 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 		reason := fmt.Sprintf("%s is not active for show %q", e.id, j.Show)
 		return p.conn.Send(&wire.JoinReply{Mode: wire.JoinRefused, Reason: reason})
 	}
-	e.joinStarted(p)
-	defer e.joinEnded(p)
+	e.acks.joinStarted(p)
+	defer e.acks.joinEnded(p)
 	// Stop serving when this console logs off or hands over.
-	go func() {
-		select {
-		case <-session.Done():
+	e.sched.Go(&e.net.wg, func() {
+		if e.sched.Wait(time.Time{}, session.Done(), ctx.Done()) == 0 {
 			p.serveMu.Lock()
 			if p.cancelServe != nil {
 				p.cancelServe()
 			}
 			p.serveMu.Unlock()
-		case <-ctx.Done():
 		}
-	}()
+	})
 	theirs := store.Lineage{ShowID: j.ShowID, Epochs: fromWireEpochs(j.Epochs), Seq: j.Seq}
 	mine := sh.Lineage()
 	cmp := Compare(theirs, mine)
@@ -142,7 +131,7 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 		return err
 	}
 	if mode == wire.JoinSnapshot {
-		seq, err := e.sendSnapshot(ctx, p, sh)
+		seq, err := e.copier().sendSnapshot(ctx, p, sh)
 		if err != nil {
 			return fmt.Errorf("snapshot to %s: %w", p.id, err)
 		}
@@ -209,23 +198,40 @@ func (e *Engine) stream(ctx context.Context, p *peer, sh *store.Show, next uint6
 		}
 		if len(batch) == 0 {
 			if next >= upTo {
-				e.markLive(p, next)
+				e.acks.markLive(p, next)
 			}
-			select {
-			case <-wake:
-				continue
-			case <-ctx.Done():
-				return nil
-			case <-p.done:
+			if e.sched.Wait(time.Time{}, wake, ctx.Done(), p.done) > 0 {
 				return nil
 			}
+			continue
 		}
-		if err := p.conn.Send(&wire.Edits{Edits: batch}); err != nil {
+		f, err := e.editsFrame(pl, batch)
+		if err == nil {
+			err = p.conn.SendFrame(f)
+		}
+		if err != nil {
 			return err
 		}
 		next = batch[len(batch)-1].Seq
 		clear(batch) // drop the references to keys and values
 	}
+}
+
+// editsFrame encodes a batch of edits for the streams: once for every
+// backup the same batch goes to (the backups of a busy show are mostly at
+// the same seq), not once per backup.
+func (e *Engine) editsFrame(pl *pipeline, batch []wire.Edit) (wire.Frame, error) {
+	from, to := batch[0].Seq, batch[len(batch)-1].Seq
+	if pl != nil {
+		if f, ok := pl.cachedFrame(from, to); ok {
+			return f, nil
+		}
+	}
+	f, err := wire.EncodeFrame(&wire.Edits{Edits: batch})
+	if err == nil && pl != nil {
+		pl.cacheFrame(from, to, f)
+	}
+	return f, err
 }
 
 // readLog appends the logged edits after next to batch, up to a message's
@@ -249,25 +255,6 @@ func readLog(sh *store.Show, next uint64, batch []wire.Edit) ([]wire.Edit, error
 
 func editSize(key string, value []byte) int { return len(key) + len(value) + 32 }
 
-func (e *Engine) markLive(p *peer, seq uint64) {
-	e.acks.mu.Lock()
-	defer e.acks.mu.Unlock()
-	if l := e.acks.links[p.id]; l != nil && !l.live {
-		l.live = true
-		e.log.Info("backup is live", "peer", p.id, "seq", seq)
-		e.releaseLocked()
-	}
-}
-
-func (e *Engine) onAck(p *peer, seq uint64) {
-	e.acks.mu.Lock()
-	defer e.acks.mu.Unlock()
-	if l := e.acks.links[p.id]; l != nil && seq > l.acked {
-		l.acked = seq
-		e.releaseLocked()
-	}
-}
-
 // stopServing ends the active's service of p's join, if any.
 func (e *Engine) stopServing(p *peer) {
 	p.serveMu.Lock()
@@ -275,16 +262,7 @@ func (e *Engine) stopServing(p *peer) {
 		p.cancelServe()
 	}
 	p.serveMu.Unlock()
-	e.dropBackup(p)
-}
-
-func (e *Engine) dropBackup(p *peer) {
-	e.acks.mu.Lock()
-	defer e.acks.mu.Unlock()
-	if l := e.acks.links[p.id]; l != nil && l.p == p {
-		delete(e.acks.links, p.id)
-		e.releaseLocked()
-	}
+	e.acks.dropBackup(p)
 }
 
 // serveForward orders an edit a backup's operator made.
@@ -293,7 +271,7 @@ func (e *Engine) serveForward(ctx context.Context, p *peer, f *wire.Forward) {
 	for i, o := range f.Ops {
 		ops[i] = store.Op{Key: o.Key, Value: o.Value, Delete: o.Delete}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := e.withDeadline(ctx, after(e.sched, 30*time.Second))
 	defer cancel()
 	r := &wire.ForwardReply{ReqID: f.ReqID}
 	seq, err := e.submitActive(ctx, ops)

@@ -123,23 +123,15 @@ func (e *Engine) startDiscovery(ctx context.Context, ifname string) error {
 	}
 	key := beaconKey(e.opts.Key)
 	e.log.Info("discovery on", "nic", ifname, "group", DiscoveryGroup)
-	e.net.wg.Add(3)
-	go func() {
-		defer e.net.wg.Done()
-		<-ctx.Done()
+	e.sched.Go(&e.net.wg, func() {
+		e.sched.Wait(time.Time{}, ctx.Done())
 		in.Close()
 		out.Close()
-	}()
-	go func() {
-		defer e.net.wg.Done()
-		e.sendBeacons(ctx, out, group, key)
-	}()
-	go func() {
-		defer e.net.wg.Done()
-		e.receiveBeacons(ctx, in, key)
-	}()
+	})
+	e.sched.Go(&e.net.wg, func() { e.sendBeacons(ctx, out, group, key) })
+	e.sched.Go(&e.net.wg, func() { e.receiveBeacons(ctx, in, key) })
 	e.net.mu.Lock()
-	e.net.discoveryFrom = e.clock.Now()
+	e.net.discoveryFrom = e.sched.Now()
 	e.net.mu.Unlock()
 	return nil
 }
@@ -152,19 +144,36 @@ func (e *Engine) sendBeacons(ctx context.Context, out *net.UDPConn, group *net.U
 	p, _ := strconv.Atoi(port)
 	me := beacon{Console: e.id, Port: uint16(p), Addr: out.LocalAddr().(*net.UDPAddr).IP.To4()}
 	e.ownBeacon(me)
-	t := e.clock.NewTicker(BeaconInterval)
-	defer t.Stop()
 	for {
-		me.Time = e.clock.Now().UnixMilli()
+		me.Time = e.sched.Now().UnixMilli()
 		if _, err := out.WriteToUDP(encodeBeacon(key, me), group); err != nil && ctx.Err() == nil {
 			e.log.Debug("beacon not sent", "err", err)
 		}
-		select {
-		case <-t.Chan():
-		case <-ctx.Done():
+		if !sleep(e.sched, BeaconInterval, ctx.Done()) {
 			return
 		}
 	}
+}
+
+// dialsFirst reports whether this console dials a console it heard a
+// beacon of. Of two consoles, the one with the smaller ID dials: its
+// connection is the one both keep (addPeer), so each pair makes one
+// connection, not two of which one is dropped, which on a network of a
+// dozen consoles is most of the dialing. The one with the larger ID dials
+// too if no connection came within two beacons (the other may not hear
+// its beacons).
+func (e *Engine) dialsFirst(console string) bool {
+	if e.id < console {
+		return true
+	}
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	first, ok := e.net.heardFrom[console]
+	if !ok {
+		e.net.heardFrom[console] = e.sched.Now()
+		return false
+	}
+	return e.sched.Now().Sub(first) >= 2*BeaconInterval && e.net.peers[console] == nil
 }
 
 // receiveBeacons dials the consoles whose beacons arrive on in, until in
@@ -180,7 +189,7 @@ func (e *Engine) receiveBeacons(ctx context.Context, in *net.UDPConn, key []byte
 		if err != nil {
 			continue
 		}
-		if addr, ok := e.takeBeacon(b, from); ok {
+		if addr, ok := e.takeBeacon(b, from); ok && e.dialsFirst(b.Console) {
 			e.dialWith(ctx, addr, &discovered{console: b.Console})
 		}
 	}

@@ -49,10 +49,10 @@ func TestStopAcksFailsWhatNoBackupHolds(t *testing.T) {
 			e.acks.links["b1"] = &backupLink{p: p1, live: true}
 			e.acks.links["b2"] = &backupLink{p: p2, live: true}
 			subs := []*submission{waiting(3, clock.Now()), waiting(5, clock.Now())}
-			e.waitAcked(subs)
-			e.onAck(p1, 4)
-			e.onAck(p2, 3)
-			e.stopAcks()
+			e.acks.waitAcked(subs)
+			e.acks.onAck(p1, 4)
+			e.acks.onAck(p2, 3)
+			e.acks.stopAcks()
 			if !released(subs[0]) || subs[0].err != nil {
 				t.Fatalf("seq 3, held by both backups: released %v err %v", released(subs[0]), subs[0].err)
 			}
@@ -61,17 +61,17 @@ func TestStopAcksFailsWhatNoBackupHolds(t *testing.T) {
 			}
 			// A commit that finishes after the stop is judged the same way,
 			// even once no backup is left.
-			e.dropBackup(p1)
-			e.dropBackup(p2)
+			e.acks.dropBackup(p1)
+			e.acks.dropBackup(p2)
 			late := waiting(6, clock.Now())
-			e.waitAcked([]*submission{late})
+			e.acks.waitAcked([]*submission{late})
 			if !released(late) || !errors.Is(late.err, ErrOutcomeUnknown) {
 				t.Fatalf("seq 6 after the stop: released %v err %v", released(late), late.err)
 			}
 			// A new term as active starts clean.
-			e.startAcks()
+			e.acks.startAcks()
 			fresh := waiting(7, clock.Now())
-			e.waitAcked([]*submission{fresh})
+			e.acks.waitAcked([]*submission{fresh})
 			if !released(fresh) || fresh.err != nil {
 				t.Fatalf("seq 7 alone in a new term: released %v err %v", released(fresh), fresh.err)
 			}

@@ -16,29 +16,6 @@ import (
 	"time"
 )
 
-// closeFence stops acknowledging on this disk alone (see above). Called
-// with acks.mu held.
-func (e *Engine) closeFenceLocked(why string) {
-	a := &e.acks
-	if a.stopped || !a.fencedAt.IsZero() {
-		return
-	}
-	a.fencedAt, a.fenceWhy = e.clock.Now(), why
-	e.log.Info("acknowledging only what a backup holds until every console is heard afresh", "why", why)
-}
-
-// fenceFor tells why acknowledgements wait for a backup, "" when they do
-// not.
-func (e *Engine) fenceFor() string {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.fencedAt.IsZero() {
-		return ""
-	}
-	return a.fenceWhy
-}
-
 // checkFence opens the fence once it may: every connected console has sent
 // a State since it closed and none is active for this console's show, and
 // every console whose connection ended lately has been gone PeerTimeout.
@@ -65,7 +42,7 @@ func (e *Engine) checkFence() {
 				return
 			}
 		}
-		if len(e.reconnecting(e.clock.Now().Add(-e.opts.PeerTimeout))) > 0 {
+		if len(e.reconnecting(e.sched.Now().Add(-e.opts.PeerTimeout))) > 0 {
 			return
 		}
 	}
@@ -75,9 +52,9 @@ func (e *Engine) checkFence() {
 		return
 	}
 	e.log.Info("every console heard afresh; acknowledging on this disk again when no backup is live",
-		"fenced_for", e.clock.Since(at).Round(time.Millisecond), "why", a.fenceWhy)
+		"fenced_for", e.sched.Now().Sub(at).Round(time.Millisecond), "why", a.fenceWhy)
 	a.fencedAt, a.fenceWhy = time.Time{}, ""
-	e.releaseLocked()
+	e.acks.releaseLocked()
 }
 
 // notePause closes the fence when the engine's own loop was held up longer
@@ -96,7 +73,7 @@ func (e *Engine) notePause(gap time.Duration) {
 	e.log.Warn("this console was paused longer than the peer timeout", "paused", gap.Round(time.Millisecond))
 	a := &e.acks
 	a.mu.Lock()
-	e.closeFenceLocked("paused for " + gap.Round(time.Millisecond).String())
+	e.acks.closeFenceLocked("paused for " + gap.Round(time.Millisecond).String())
 	a.mu.Unlock()
 	e.notify()
 }

@@ -64,7 +64,7 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 	}
 	switch mode {
 	case wire.JoinSnapshot:
-		if _, err := e.sendSnapshot(ctx, p, sh); err != nil {
+		if _, err := e.copier().sendSnapshot(ctx, p, sh); err != nil {
 			return fmt.Errorf("copy to %s: %w", p.id, err)
 		}
 		e.stats.fullSyncs.Add(1)
@@ -109,13 +109,13 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 	case wire.JoinUpToDate:
 	case wire.JoinCatchUp:
 		epochs := fromWireEpochs(reply.Epochs)
-		if err := takeEdits(ctx, p, func(edits []wire.Edit) error { return applyEdits(sh, reply.ShowID, epochs, edits) }); err != nil {
+		if err := e.takeEdits(ctx, p, func(edits []wire.Edit) error { return applyEdits(sh, reply.ShowID, epochs, edits) }); err != nil {
 			return fmt.Errorf("taking the edits of %s: %w", p.id, err)
 		}
 	case wire.JoinSnapshot:
 		e.setSyncing(true)
 		defer e.setSyncing(false)
-		dir, lin, err := e.receiveSnapshot(ctx, p, show)
+		dir, lin, err := e.copier().receiveSnapshot(ctx, p, show)
 		if err != nil {
 			return err
 		}

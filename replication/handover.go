@@ -34,7 +34,7 @@ func (e *Engine) handOver(ctx context.Context, sh *store.Show) uint64 {
 	e.mu.Lock()
 	e.handOverState = nil
 	e.mu.Unlock()
-	e.stopAcks()
+	e.acks.stopAcks()
 	if ok {
 		return 0
 	}
@@ -49,12 +49,11 @@ func (e *Engine) handOver(ctx context.Context, sh *store.Show) uint64 {
 // highest seq a backup holds, and whether the hand-over is done.
 func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 	a := &e.acks
-	start := e.clock.Now()
-	patience := e.clock.After(e.opts.HandOverWait)
-	limit := e.clock.After(e.opts.HandOverLimit)
-	tell := e.clock.NewTicker(2 * time.Second)
-	defer tell.Stop()
-	longEnough, told := false, false
+	start := e.sched.Now()
+	patience := start.Add(e.opts.HandOverWait)
+	limit := start.Add(e.opts.HandOverLimit)
+	tell := start.Add(2 * time.Second)
+	told := false
 	for {
 		a.mu.Lock()
 		var held uint64
@@ -76,9 +75,9 @@ func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 		switch {
 		case alone:
 			return seq, true // nobody to hand over to: this is the last copy of the show
-		case held >= seq && (allLive || longEnough):
+		case held >= seq && (allLive || !e.sched.Now().Before(patience)):
 			if told {
-				e.log.Info("handed over", "seq", seq, "waited", e.clock.Since(start).Round(time.Millisecond))
+				e.log.Info("handed over", "seq", seq, "waited", e.sched.Now().Sub(start).Round(time.Millisecond))
 			}
 			return held, true
 		}
@@ -91,35 +90,20 @@ func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 			e.log.Info("handing over: waiting until a backup holds every acknowledged edit", "seq", seq, "held", held, "waiting_for", waiting)
 			e.notify()
 		}
-		select {
-		case <-progress:
-		case <-patience:
-			longEnough = true
-		case <-tell.Chan():
-			e.log.Info("still handing over", "seq", seq, "held", held, "waiting_for", waiting, "waited", e.clock.Since(start).Round(time.Second))
-		case <-limit:
-			return held, false
-		case <-ctx.Done():
+		now := e.sched.Now()
+		if !now.Before(limit) {
 			return held, false
 		}
-	}
-}
-
-// joinStarted and joinStreaming track the joins being served that are not
-// yet streamed to (see ackSet.joining).
-func (e *Engine) joinStarted(p *peer) {
-	a := &e.acks
-	a.mu.Lock()
-	a.joining[p] = true
-	a.mu.Unlock()
-}
-
-func (e *Engine) joinEnded(p *peer) {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.joining[p] {
-		delete(a.joining, p)
-		e.releaseLocked() // wakes a hand-over waiting for it
+		if !now.Before(tell) {
+			e.log.Info("still handing over", "seq", seq, "held", held, "waiting_for", waiting, "waited", now.Sub(start).Round(time.Second))
+			tell = now.Add(2 * time.Second)
+		}
+		wake := earlier(limit, tell)
+		if now.Before(patience) {
+			wake = earlier(wake, patience)
+		}
+		if e.sched.Wait(wake, progress, ctx.Done()) == 1 {
+			return held, false
+		}
 	}
 }

@@ -6,7 +6,7 @@ package replication
 
 import (
 	"errors"
-	"math"
+	"fmt"
 	"sync"
 	"time"
 
@@ -23,167 +23,6 @@ type submission struct {
 	done chan struct{} // closed once acknowledged or failed
 }
 
-// ackedThroughLocked is the seq through which every durable edit is
-// acknowledged as the ack mode asks, given what the live backups confirmed.
-// With no live backup, durable here is enough, unless the fence is closed
-// (fence.go): then only what a backup holds is.
-func (e *Engine) ackedThroughLocked() uint64 {
-	a := &e.acks
-	fenced := !a.fencedAt.IsZero()
-	if a.mode == AckLocal && !fenced {
-		return math.MaxUint64
-	}
-	live := 0
-	lo, hi := uint64(math.MaxUint64), uint64(0)
-	for _, l := range a.links {
-		if !l.live {
-			continue
-		}
-		live++
-		lo, hi = min(lo, l.acked), max(hi, l.acked)
-	}
-	switch {
-	case live == 0 && fenced:
-		return e.confirmedThroughLocked()
-	case live == 0:
-		return math.MaxUint64 // no backup to wait for: durable here is enough
-	case a.mode == AckAll:
-		return lo
-	}
-	return hi
-}
-
-// confirmedThroughLocked is the seq through which the backups themselves
-// hold the edits as the ack mode asks, counting no shortcut: what is left
-// of an active's acknowledgements when it stops being one.
-func (e *Engine) confirmedThroughLocked() uint64 {
-	a := &e.acks
-	var hi uint64
-	lo, live := uint64(math.MaxUint64), 0
-	for _, l := range a.links {
-		hi = max(hi, l.acked)
-		if l.live {
-			live++
-			lo = min(lo, l.acked)
-		}
-	}
-	if a.mode == AckAll && live > 0 {
-		return lo
-	}
-	return hi
-}
-
-// releaseLocked acknowledges the waiting submissions the backups now cover.
-// It is called at every change of the backups, so it is also where the
-// loss of the last live one closes the fence.
-func (e *Engine) releaseLocked() {
-	a := &e.acks
-	close(a.progress)
-	a.progress = make(chan struct{})
-	live := false
-	for _, l := range a.links {
-		live = live || l.live
-	}
-	if a.hadLive && !live {
-		e.closeFenceLocked("lost its last live backup")
-	}
-	a.hadLive = live
-	if len(a.waiting) == 0 {
-		return
-	}
-	through := e.ackedThroughLocked()
-	if a.stopped {
-		through = e.confirmedThroughLocked()
-	}
-	kept := a.waiting[:0]
-	for _, s := range a.waiting {
-		switch {
-		case s.seq <= through:
-			close(s.done)
-		case a.stopped:
-			s.err = e.errUnconfirmed()
-			close(s.done)
-		default:
-			kept = append(kept, s)
-		}
-	}
-	clear(a.waiting[len(kept):])
-	a.waiting = kept
-}
-
-// startAcks opens acknowledgements for a new term as active.
-func (e *Engine) startAcks() {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.stopped = false
-	a.fencedAt, a.fenceWhy, a.hadLive = time.Time{}, "", false
-}
-
-// stopAcks ends this console's acknowledgements as active: what a backup
-// already holds is acknowledged, the rest fails (the operator is told, and
-// may make the edit again on the new active), since this copy alone no
-// longer counts: another console orders the show now.
-func (e *Engine) stopAcks() {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.stopped = true
-	e.releaseLocked()
-	if a.watchdog != nil {
-		a.watchdog.Stop()
-		a.watchdog = nil
-	}
-}
-
-// waitAcked hands durable submissions over to wait for the backups.
-func (e *Engine) waitAcked(subs []*submission) {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.waiting = append(a.waiting, subs...)
-	e.releaseLocked()
-	if len(a.waiting) > 0 && a.watchdog == nil {
-		a.watchdog = e.clock.AfterFunc(e.opts.AckTimeout, e.ackWatchdog)
-	}
-}
-
-// ackWatchdog runs while submissions wait: a backup that stays connected but
-// stops confirming must not stop the show, so once an edit has waited
-// AckTimeout the backups short of it no longer count until they catch up.
-func (e *Engine) ackWatchdog() {
-	a := &e.acks
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.watchdog = nil
-	now := e.clock.Now()
-	var overdue uint64
-	for _, s := range a.waiting {
-		if now.Sub(s.at) >= e.opts.AckTimeout {
-			overdue = max(overdue, s.seq)
-		}
-	}
-	if overdue > 0 {
-		for id, l := range a.links {
-			if l.live && l.acked < overdue {
-				l.live = false
-				e.log.Warn("backup is not confirming edits; acknowledging without it until it catches up", "peer", id, "acked", l.acked, "seq", overdue)
-			}
-		}
-		e.releaseLocked()
-	}
-	if len(a.waiting) > 0 && !a.stopped {
-		oldest := now
-		for _, s := range a.waiting {
-			if s.at.Before(oldest) {
-				oldest = s.at
-			}
-		}
-		next := max(e.opts.AckTimeout-now.Sub(oldest), time.Millisecond)
-		a.watchdog = e.clock.AfterFunc(next, e.ackWatchdog)
-	}
-}
-
 // pipeline orders the active's edits. Submitters queue their ops; whoever
 // finds no commit under way commits everything queued as one batch, so many
 // edits share one Pebble write and one fsync (and one wakeup of each
@@ -194,7 +33,7 @@ type pipeline struct {
 	sh *store.Show
 
 	mu      sync.Mutex
-	idle    sync.Cond // signalled when leading ends
+	idle    chan struct{} // closed when the commit under way (leading) ends
 	queue   []*submission
 	leading bool // a commit is under way: new submissions just queue
 	closed  bool // this console stopped being active for the show
@@ -204,6 +43,7 @@ type pipeline struct {
 	ops   []store.Op
 
 	ringMu    sync.Mutex
+	frame     cachedEdits // the last batch a stream encoded (editsFrame)
 	ring      []wire.Edit // seq s at ring[s%len(ring)], for seqs start..start+n-1
 	start     uint64
 	n         int
@@ -230,7 +70,6 @@ func (e *Engine) pipelineLocked() *pipeline {
 		return pl
 	}
 	pl := &pipeline{e: e, sh: e.show, ring: make([]wire.Edit, ringEdits)}
-	pl.idle.L = &pl.mu
 	e.pipe = pl
 	return pl
 }
@@ -251,7 +90,10 @@ func (e *Engine) closePipeline() {
 	queued := pl.queue
 	pl.queue = nil
 	for pl.leading {
-		pl.idle.Wait()
+		idle := pl.idle
+		pl.mu.Unlock()
+		e.sched.Wait(time.Time{}, idle)
+		pl.mu.Lock()
 	}
 	pl.mu.Unlock()
 	err := e.errNotActive()
@@ -292,6 +134,7 @@ func (pl *pipeline) submit(s *submission) bool {
 		return true
 	}
 	pl.leading = true
+	pl.idle = make(chan struct{})
 	pl.mu.Unlock()
 	pl.lead()
 	return true
@@ -305,12 +148,12 @@ func (pl *pipeline) lead() {
 	pl.mu.Lock()
 	if len(pl.queue) == 0 {
 		pl.leading = false
-		pl.idle.Broadcast()
+		close(pl.idle)
 		pl.mu.Unlock()
 		return
 	}
 	pl.mu.Unlock()
-	go pl.lead()
+	pl.e.sched.Go(&pl.e.net.wg, pl.lead)
 }
 
 // take removes a batch's worth of submissions from the queue.
@@ -353,21 +196,28 @@ func (pl *pipeline) commit() {
 	}
 	var edits []store.Edit
 	var err error
-	// Shared e.mu: a log-off waits for the batch instead of closing the
-	// show under it.
 	e.mu.RLock()
-	if e.role != RoleActive || e.show != pl.sh {
+	active, epoch := e.role == RoleActive && e.show == pl.sh, e.epoch
+	e.mu.RUnlock()
+	if !active {
 		err = e.errNotActive()
 	} else {
-		// The backups get the edits while this copy's fsync is under way:
-		// under --ack all an edit then waits for the slowest of the fsyncs,
-		// not for this one and then theirs.
-		edits, err = pl.sh.AppendThen(ops, func(edits []store.Edit) {
+		// Outside e.mu: a log-off or step-down closes the pipeline, which
+		// waits for this commit, before the show goes. The edits go in
+		// this console's own epoch only: while another console's edits
+		// are taken in (adopt.go), the copy is in that console's epochs,
+		// and this commit fails, to be made again once they are in. The
+		// backups get the edits while this copy's fsync is under way:
+		// under --ack all an edit then waits for the slowest of the
+		// fsyncs, not for this one and then theirs.
+		edits, err = pl.sh.AppendIn(epoch, ops, func(edits []store.Edit) {
 			pl.publish(edits)
 			e.bumpSeq()
 		})
+		if errors.Is(err, store.ErrEpochMoved) {
+			err = fmt.Errorf("%w: %v", ErrNoActive, err)
+		}
 	}
-	e.mu.RUnlock()
 	clear(ops)
 	pl.ops = ops[:0]
 	if errors.Is(err, ErrNoActive) {
@@ -385,13 +235,13 @@ func (pl *pipeline) commit() {
 		}
 		return
 	}
-	now := e.clock.Now()
+	now := e.sched.Now()
 	i := 0
 	for _, s := range batch {
 		i += len(s.ops)
 		s.seq, s.at = edits[i-1].Seq, now
 	}
-	e.waitAcked(batch)
+	e.acks.waitAcked(batch)
 }
 
 // publish puts committed edits in the ring for the streams.
@@ -422,6 +272,25 @@ func (pl *pipeline) publish(edits []store.Edit) {
 	}
 }
 
+// cachedEdits is one encoded batch of edits, from and to being its seqs.
+type cachedEdits struct {
+	from, to uint64
+	f        wire.Frame
+}
+
+func (pl *pipeline) cachedFrame(from, to uint64) (wire.Frame, bool) {
+	pl.ringMu.Lock()
+	defer pl.ringMu.Unlock()
+	c := pl.frame
+	return c.f, c.from == from && c.to == to && c.to != 0
+}
+
+func (pl *pipeline) cacheFrame(from, to uint64, f wire.Frame) {
+	pl.ringMu.Lock()
+	pl.frame = cachedEdits{from, to, f}
+	pl.ringMu.Unlock()
+}
+
 // forget empties the ring, for when the show's seq moved past it other
 // than by a commit: the streams then read the log.
 func (pl *pipeline) forget() {
@@ -429,6 +298,7 @@ func (pl *pipeline) forget() {
 	defer pl.ringMu.Unlock()
 	clear(pl.ring)
 	pl.n, pl.ringBytes = 0, 0
+	pl.frame = cachedEdits{}
 }
 
 // read appends to batch the edits after next that the ring holds, up to a

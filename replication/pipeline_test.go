@@ -56,6 +56,7 @@ func testEngine(t *testing.T, mode AckMode, clock clockwork.Clock) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { e.Close() })
 	return e
 }
 
@@ -89,9 +90,9 @@ func TestAcksReleaseExactlyWhatTheModeAsks(t *testing.T) {
 			e.acks.links["b1"] = &backupLink{p: p1, live: true}
 			e.acks.links["b2"] = &backupLink{p: p2, live: true}
 			subs := []*submission{waiting(3, clock.Now()), waiting(4, clock.Now()), waiting(6, clock.Now())}
-			e.waitAcked(subs)
-			e.onAck(p1, 5)
-			e.onAck(p2, 3)
+			e.acks.waitAcked(subs)
+			e.acks.onAck(p1, 5)
+			e.acks.onAck(p2, 3)
 			for i, s := range subs {
 				if released(s) != tc.want[i] {
 					t.Errorf("seq %d acknowledged: %v, want %v", s.seq, released(s), tc.want[i])
@@ -100,20 +101,20 @@ func TestAcksReleaseExactlyWhatTheModeAsks(t *testing.T) {
 			// Losing the last live backup closes the fence (fence.go): what
 			// no backup confirmed waits for the consoles to be heard afresh,
 			// instead of counting as acknowledged by this disk alone.
-			e.dropBackup(p1)
-			e.dropBackup(p2)
+			e.acks.dropBackup(p1)
+			e.acks.dropBackup(p2)
 			for i, s := range subs {
 				if released(s) != tc.want[i] {
 					t.Errorf("seq %d acknowledged with the fence closed: %v, want %v", s.seq, released(s), tc.want[i])
 				}
 			}
-			if e.fenceFor() == "" {
+			if e.acks.fenceFor() == "" {
 				t.Fatal("the fence did not close when the last live backup went")
 			}
 			// Opened, local durability is enough again.
 			e.acks.mu.Lock()
 			e.acks.fencedAt = time.Time{}
-			e.releaseLocked()
+			e.acks.releaseLocked()
 			e.acks.mu.Unlock()
 			for _, s := range subs {
 				if !released(s) {
@@ -131,8 +132,8 @@ func TestSilentBackupStopsCountingAfterAckTimeout(t *testing.T) {
 	e.acks.links["fast"] = &backupLink{p: fast, live: true}
 	e.acks.links["slow"] = &backupLink{p: slow, live: true}
 	s := waiting(7, clock.Now())
-	e.waitAcked([]*submission{s})
-	e.onAck(fast, 7)
+	e.acks.waitAcked([]*submission{s})
+	e.acks.onAck(fast, 7)
 	if released(s) {
 		t.Fatal("acknowledged before the slow backup confirmed or timed out")
 	}

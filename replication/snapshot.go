@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -36,8 +37,8 @@ import (
 const snapshotsDir = "snapshots"
 
 // sendSnapshot streams a checkpoint of sh to p and returns the seq it holds.
-func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uint64, error) {
-	tmp := filepath.Join(e.st.Dir(), snapshotsDir)
+func (cp copier) sendSnapshot(ctx context.Context, p stream, sh *store.Show) (uint64, error) {
+	tmp := filepath.Join(cp.st.Dir(), snapshotsDir)
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return 0, err
 	}
@@ -46,7 +47,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		return 0, err
 	}
 	os.Remove(dir) // Checkpoint wants to create it
-	t0 := time.Now()
+	t0 := cp.sched.Now()
 	live, err := sh.LiveTables()
 	if err != nil {
 		return 0, err
@@ -59,13 +60,13 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		took time.Duration
 	}
 	done := make(chan struct{})
-	go func() {
+	cp.sched.Go(cp.wg, func() {
 		ckpt.lin, ckpt.err = sh.CheckpointToSend(dir)
-		ckpt.took = time.Since(t0)
+		ckpt.took = cp.sched.Now().Sub(t0)
 		close(done)
-	}()
+	})
 	defer func() {
-		<-done
+		cp.sched.Wait(time.Time{}, done)
 		os.RemoveAll(dir)
 	}()
 
@@ -75,16 +76,16 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		early[i] = snapFile{name: t.Name, path: t.Path, optional: true}
 		estimate += uint64(t.Size)
 	}
-	if err := p.conn.WriteMsg(&wire.SnapBegin{Show: sh.Name(), Bytes: estimate}); err != nil {
+	if err := p.Write(&wire.SnapBegin{Show: sh.Name(), Bytes: estimate}); err != nil {
 		return 0, err
 	}
 	sent := make(map[string]int64) // name → size
-	if err := e.sendFiles(ctx, p, early, sent); err != nil {
+	if err := cp.sendFiles(ctx, p, early, sent); err != nil {
 		return 0, err
 	}
-	tEarly := time.Since(t0)
+	tEarly := cp.sched.Now().Sub(t0)
 
-	<-done
+	cp.sched.Wait(time.Time{}, done)
 	if ckpt.err != nil {
 		return 0, ckpt.err
 	}
@@ -103,28 +104,26 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 			rest = append(rest, snapFile{name: en.Name(), path: filepath.Join(dir, en.Name())})
 		}
 	}
-	if err := e.sendFiles(ctx, p, rest, sent); err != nil {
+	if err := cp.sendFiles(ctx, p, rest, sent); err != nil {
 		return 0, err
 	}
-	if d := e.opts.copyDelay; d > 0 {
-		select {
-		case <-e.clock.After(d):
-		case <-ctx.Done():
+	if d := cp.delay; d > 0 {
+		if !sleep(cp.sched, d, ctx.Done()) {
 			return 0, ctx.Err()
 		}
 	}
 	// The transport is authenticated encryption and Pebble checksums every
 	// block it reads, so the end carries no digest of its own.
 	lin := ckpt.lin
-	if err := p.conn.Send(&wire.SnapEnd{ShowID: lin.ShowID, Epochs: toWireEpochs(lin.Epochs), Seq: lin.Seq, Files: names}); err != nil {
+	if err := p.Send(&wire.SnapEnd{ShowID: lin.ShowID, Epochs: toWireEpochs(lin.Epochs), Seq: lin.Seq, Files: names}); err != nil {
 		return 0, err
 	}
 	var total int64
 	for _, size := range sent {
 		total += size
 	}
-	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(names),
-		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", ckpt.took.Round(time.Millisecond),
+	cp.log.Info("sent full copy", "peer", p.ID(), "show", sh.Name(), "seq", lin.Seq, "files", len(names),
+		"bytes", total, "took", cp.sched.Now().Sub(t0).Round(time.Millisecond), "checkpoint", ckpt.took.Round(time.Millisecond),
 		"before_checkpoint", len(live), "dropped", len(sent)-len(names), "first_part", tEarly.Round(time.Millisecond))
 	return lin.Seq, nil
 }
@@ -132,7 +131,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 // sendFiles sends files to p, each as a SnapFile and its chunks, adding
 // each to sent with its size. An optional file that is gone already is
 // skipped.
-func (e *Engine) sendFiles(ctx context.Context, p *peer, files []snapFile, sent map[string]int64) error {
+func (cp copier) sendFiles(ctx context.Context, p stream, files []snapFile, sent map[string]int64) error {
 	// Files are read ahead by a second goroutine, so reading the next chunk
 	// overlaps encrypting and sending this one.
 	rctx, stop := context.WithCancel(ctx)
@@ -148,13 +147,13 @@ func (e *Engine) sendFiles(ctx context.Context, p *peer, files []snapFile, sent 
 		}
 		if c.data == nil {
 			f := files[c.file]
-			if err := p.conn.WriteMsg(&wire.SnapFile{Name: f.name, Size: uint64(c.size)}); err != nil {
+			if err := p.Write(&wire.SnapFile{Name: f.name, Size: uint64(c.size)}); err != nil {
 				return err
 			}
 			sent[f.name] = c.size
 			continue
 		}
-		err := p.conn.WriteChunk(c.data)
+		err := p.WriteChunk(c.data)
 		c.release()
 		if err != nil {
 			return err
@@ -251,8 +250,8 @@ func readAhead(ctx context.Context, files []snapFile) <-chan readChunk {
 // receiveSnapshot writes the files of a snapshot into a fresh incoming
 // directory of the store and returns it with the lineage it holds. The
 // caller installs it. On error the directory is gone.
-func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir string, lin store.Lineage, err error) {
-	next := func() (wire.Msg, error) { return p.receive(ctx) }
+func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (dir string, lin store.Lineage, err error) {
+	next := func() (wire.Msg, error) { return p.Receive(ctx) }
 	m, err := next()
 	if err != nil {
 		return "", lin, err
@@ -261,29 +260,31 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 	if !ok || begin.Show != show {
 		return "", lin, fmt.Errorf("expected the start of a copy of %s, got %s", show, msgName(m))
 	}
-	incoming, err := e.st.IncomingDir(show)
+	incoming, err := cp.st.IncomingDir(show)
 	if err != nil {
 		return "", lin, err
 	}
 	if err := os.MkdirAll(incoming, 0o750); err != nil {
 		return "", lin, err
 	}
+	// Whatever ends the receive early (an error, or the console stopping
+	// under it), the writer and the directory go.
+	var success, finished bool
+	var w *copyWriter
 	defer func() {
-		if err != nil {
-			os.RemoveAll(incoming) // not dir: the error returns clear it
+		if !success {
+			if w != nil && !finished {
+				w.abandon()
+			}
+			os.RemoveAll(incoming)
 		}
 	}()
 	dir = incoming
 	if free, ferr := freeBytes(dir); ferr == nil && free < begin.Bytes+64<<20 {
 		return "", lin, fmt.Errorf("%w: the copy needs %d MiB, %d MiB free", store.ErrDiskFull, begin.Bytes>>20, free>>20)
 	}
-	t0 := time.Now()
-	w := newCopyWriter()
-	defer func() {
-		if err != nil {
-			w.abandon()
-		}
-	}()
+	t0 := cp.sched.Now()
+	w = newCopyWriter()
 	var got uint64
 	received := make(map[string]bool) // every file begun; the current one is complete once the next begins
 	var left uint64
@@ -332,7 +333,8 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 				}
 				keep[name] = true
 			}
-			tEnd := time.Now()
+			tEnd := cp.sched.Now()
+			finished = true
 			if err := w.finish(); err != nil {
 				return "", lin, err
 			}
@@ -346,12 +348,26 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 				}
 			}
 			lin = store.Lineage{ShowID: m.ShowID, Epochs: fromWireEpochs(m.Epochs), Seq: m.Seq}
-			e.log.Info("received full copy", "peer", p.id, "show", show, "seq", lin.Seq, "bytes", got,
-				"took", time.Since(t0).Round(time.Millisecond), "sync_wait", time.Since(tEnd).Round(time.Millisecond),
+			cp.log.Info("received full copy", "peer", p.ID(), "show", show, "seq", lin.Seq, "bytes", got,
+				"took", cp.sched.Now().Sub(t0).Round(time.Millisecond), "sync_wait", cp.sched.Now().Sub(tEnd).Round(time.Millisecond),
 				"dropped", len(received)-len(keep))
+			success = true
 			return dir, lin, nil
 		default:
 			return "", lin, fmt.Errorf("copy: unexpected %s", msgName(m))
 		}
 	}
+}
+
+// copier sends and receives full copies: what of the engine that needs.
+type copier struct {
+	st    *store.Store
+	sched sched
+	wg    *group // the goroutines it starts
+	log   *slog.Logger
+	delay time.Duration // Options.copyDelay
+}
+
+func (e *Engine) copier() copier {
+	return copier{st: e.st, sched: e.sched, wg: &e.net.wg, log: e.log, delay: e.opts.copyDelay}
 }

@@ -52,3 +52,20 @@ func (t tlsTransport) Server(ctx context.Context, nc net.Conn) (*wire.Conn, erro
 	}
 	return wire.Server(ctx, nc, t.tls.Server())
 }
+
+// stream is one exchange with another console, as the copy and sync code
+// sees it (snapshot.go, merge.go, adopt.go): messages out, the exchange's
+// messages in. A peer is one.
+type stream interface {
+	ID() string
+	Send(wire.Msg) error          // the message, and whatever was queued before it
+	Write(wire.Msg) error         // queued, for a large transfer
+	WriteChunk(data []byte) error // a SnapChunk, queued, without a copy of data
+	Receive(ctx context.Context) (wire.Msg, error)
+}
+
+func (p *peer) ID() string                                    { return p.id }
+func (p *peer) Send(m wire.Msg) error                         { return p.conn.Send(m) }
+func (p *peer) Write(m wire.Msg) error                        { return p.conn.WriteMsg(m) }
+func (p *peer) WriteChunk(data []byte) error                  { return p.conn.WriteChunk(data) }
+func (p *peer) Receive(ctx context.Context) (wire.Msg, error) { return p.receive(ctx) }

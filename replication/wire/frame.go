@@ -143,6 +143,39 @@ func (c *Conn) Send(m Msg) error {
 	return c.unlockW(err)
 }
 
+// Frame is a message encoded once, to go on several connections: a
+// console's heartbeat goes to every peer.
+type Frame struct {
+	b   []byte // length prefix and message
+	typ MsgType
+}
+
+// EncodeFrame encodes m for SendFrame.
+func EncodeFrame(m Msg) (Frame, error) {
+	b, err := AppendMsg(make([]byte, 4, 256), m)
+	if err != nil {
+		return Frame{}, err
+	}
+	if n := len(b) - 4; n > MaxFrame {
+		return Frame{}, fmt.Errorf("wire: %s message is %d bytes, over the %d-byte frame limit", m.Type(), n, MaxFrame)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return Frame{b: b, typ: m.Type()}, nil
+}
+
+// SendFrame is Send for a message encoded with EncodeFrame.
+func (c *Conn) SendFrame(f Frame) error {
+	c.lockW()
+	_, err := c.w.Write(f.b)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	if err != nil {
+		err = c.netErr("sending "+f.typ.String(), err)
+	}
+	return c.unlockW(err)
+}
+
 // WriteChunk queues a SnapChunk carrying data. The frame is the one
 // WriteMsg(&SnapChunk{Data: data}) queues, without first copying data into
 // an encoding buffer: a full sync moves the whole show through here.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"testing"
 )
@@ -152,5 +153,31 @@ func TestReadMsgMaxFrame(t *testing.T) {
 	_, err := readerConn(b).ReadMsg()
 	if errors.Is(err, ErrFrame) || !errors.Is(err, ErrMalformed) {
 		t.Fatalf("MaxFrame-sized frame: %v (want a decode error, not a frame error)", err)
+	}
+}
+
+// A message encoded once and sent as a frame reads back as itself.
+func TestSendFrame(t *testing.T) {
+	a, b := net.Pipe()
+	ca, cb := NewConn(a), NewConn(b)
+	defer ca.Close()
+	defer cb.Close()
+	st := &State{Console: "desk-1", Role: "active", Show: "demo", Seq: 7, Epochs: []Epoch{{ID: "e1", FirstSeq: 1}}}
+	f, err := EncodeFrame(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		ca.SendFrame(f)
+		ca.SendFrame(f)
+	}()
+	for i := 0; i < 2; i++ {
+		m, err := cb.ReadMsg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := m.(*State); !ok || got.Console != "desk-1" || got.Seq != 7 || len(got.Epochs) != 1 {
+			t.Fatalf("read %#v", m)
+		}
 	}
 }

@@ -30,8 +30,12 @@ const (
 	serverName = "consoled" // every leaf carries it as DNS SAN; clients verify it
 )
 
+// The certificates are valid from 1970: a console without a real-time
+// clock (a Raspberry Pi) on a show network without NTP boots in 1970, and
+// must still reach the others. The network key is what is trusted, not a
+// date.
 var (
-	caNotBefore = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	caNotBefore = time.Unix(0, 0).UTC()
 	caNotAfter  = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
@@ -72,7 +76,6 @@ func NewTLS(key Key, consoleID string) (*TLS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: generating serial: %w", err)
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: consoleID},
@@ -83,7 +86,7 @@ func NewTLS(key Key, consoleID string) (*TLS, error) {
 		// and only as trusted as the CA, so its start buys nothing; start it
 		// with the CA.
 		NotBefore:   caNotBefore,
-		NotAfter:    now.AddDate(10, 0, 0),
+		NotAfter:    caNotAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
@@ -241,7 +244,7 @@ func tlsError(what string, err error) error {
 }
 
 // ErrClock marks a certificate refused for its validity period: a
-// console's clock is far off (before 2020, or past the peer's leaf expiry).
+// console's clock is past 2200.
 var ErrClock = errors.New("certificate not valid at this console's time (check the clocks)")
 
 func isClockError(err error) bool {

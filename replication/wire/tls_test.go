@@ -267,8 +267,9 @@ func TestTLSServerRejectsClientCert(t *testing.T) {
 }
 
 // TestTLSClockSkew: peers whose clocks differ by days still connect (show
-// networks often run without NTP); a clock before the CA's start is reported
-// as a clock problem, not as a wrong key.
+// networks often run without NTP), and so does one whose clock starts in
+// 1970 (a Raspberry Pi without a real-time clock); a clock past the
+// certificates' end is reported as a clock problem, not as a wrong key.
 func TestTLSClockSkew(t *testing.T) {
 	k := testKey(3)
 	for _, tc := range []struct {
@@ -278,7 +279,9 @@ func TestTLSClockSkew(t *testing.T) {
 	}{
 		{"three days behind", time.Now().AddDate(0, 0, -3), true},
 		{"a year ahead", time.Now().AddDate(1, 0, 0), true},
-		{"clock reset to 2019", time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC), false},
+		{"clock at boot without a real-time clock", time.Unix(5, 0), true},
+		{"clock reset to 2019", time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC), true},
+		{"clock past 2200", time.Date(2201, 6, 1, 0, 0, 0, 0, time.UTC), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := listen(t)
@@ -301,7 +304,7 @@ func TestTLSClockSkew(t *testing.T) {
 			}
 			if err == nil {
 				c.Close()
-				t.Fatal("connected with a clock before the CA")
+				t.Fatal("connected with a clock past the certificates' end")
 			}
 			if !errors.Is(err, ErrClock) || errors.Is(err, ErrAuth) {
 				t.Fatalf("err = %v, want ErrClock", err)

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"consoled/image/hil"
+)
+
+var imageTrials = flag.Int("image-trials", 20, "cable pulls in the image section")
+
+const imageHeading = "## Console image booted in QEMU (TCG): three consoles on one show LAN (issue: the flashed console image)"
+
+// benchImage boots three consoles from the amd64 image (make image-base,
+// cached) and measures the steps of make image-test, each against a
+// baseline from the same VMs.
+func benchImage() {
+	fmt.Println(imageHeading)
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		fmt.Printf("skipped: no qemu-system-x86_64 (apt-get install qemu-system-x86)\n\n")
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runImage(ctx); err != nil {
+		fmt.Printf("failed: %v\n\n", err)
+	}
+}
+
+func runImage(ctx context.Context) error {
+	img, err := baseImage()
+	if err != nil {
+		return err
+	}
+	r, err := hil.New(hil.Options{Image: img})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fail := func(err error) error {
+		return fmt.Errorf("%w\n%s", err, r.Report(context.Background()))
+	}
+	boot, err := r.BootAll(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	v := r.VMs[0]
+	rtt, err := hil.StatusRTT(ctx, v, 50)
+	if err != nil {
+		return fail(err)
+	}
+	cable, err := r.CablePull(ctx, v, *imageTrials)
+	if err != nil {
+		return fail(err)
+	}
+	cut, err := r.PowerCut(ctx, v)
+	if err != nil {
+		return fail(err)
+	}
+	upd, err := r.Update(ctx, r.VMs[len(r.VMs)-1])
+	if err != nil {
+		return fail(err)
+	}
+
+	row := func(name, value string) { fmt.Printf("%-62s %14s\n", name, value) }
+	sec := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+	p := hil.Percentile
+	row("measure", "value")
+	for i, vm := range r.VMs {
+		row(fmt.Sprintf("boot-to-ready %s (power on → status page, link up)", vm.Name), sec(boot.Ready[i]))
+	}
+	for i, vm := range r.VMs {
+		row(fmt.Sprintf("baseline: power on → gokrazy answers on the mgmt NIC, %s", vm.Name), sec(boot.Init[i]))
+	}
+	row("power on → every console connected to every other", sec(boot.Mesh))
+	row(fmt.Sprintf("set_link off → LINK LED off, p50 (%d trials)", len(cable.Off)), ms(p(cable.Off, 50)))
+	row("set_link off → LINK LED off, p99", ms(p(cable.Off, 99)))
+	row("set_link on → LINK LED on, p50", ms(p(cable.On, 50)))
+	row("set_link on → LINK LED on, p99", ms(p(cable.On, 99)))
+	row(fmt.Sprintf("baseline: status read over the mgmt NIC, p50 (%d reads)", len(rtt)), ms(p(rtt, 50)))
+	row("baseline: status read over the mgmt NIC, p99", ms(p(rtt, 99)))
+	row("power cut (kill -9 of QEMU): /perm consistent, files intact", "yes")
+	row("power cut: journal replayed (writes were in flight)", fmt.Sprint(cut.Perm.Replayed))
+	row("power cut: booted again → ready", sec(cut.Ready))
+	row("power cut: booted again → connected to the others", sec(cut.Rejoined))
+	row("baseline: first boot → ready (same console)", sec(boot.Ready[0]))
+	row(fmt.Sprintf("update over the network (%s): root, boot, MBR written", r.VMs[len(r.VMs)-1].Name), sec(upd.Written))
+	row("update over the network: → ready again from the other root", sec(upd.Ready))
+	fmt.Printf("(%s's show NIC pulled and plugged by QMP set_link after a random pause; its LED read from the status page over the management NIC)\n\n", v.Name)
+	return nil
+}
+
+// baseImage is $CONSOLED_IMAGE, or the amd64 base image that make builds
+// (or finds in its cache).
+func baseImage() (string, error) {
+	if img := os.Getenv("CONSOLED_IMAGE"); img != "" {
+		return img, nil
+	}
+	if out, err := exec.Command("make", "-s", "-f", "image/image.mk", "image-base", "TARGET=amd64").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("make image-base: %v: %s", err, out)
+	}
+	out, err := exec.Command("make", "-s", "-f", "image/image.mk", "image-base-path", "TARGET=amd64").Output()
+	if err != nil {
+		return "", fmt.Errorf("make image-base-path: %w", err)
+	}
+	img, err := filepath.Abs(strings.TrimSpace(string(out)))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(img); err != nil {
+		return "", errors.New("make image-base built no image")
+	}
+	return img, nil
+}
