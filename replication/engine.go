@@ -227,8 +227,12 @@ type Engine struct {
 	pipeMu sync.Mutex
 	pipe   *pipeline
 
-	// serving counts the goroutines serving joins (active.go).
-	serving atomic.Int64
+	// serving counts the goroutines serving joins (active.go); copies the
+	// full copies this active sends; copyTurn picks the backup the next
+	// joiner takes its copy from (copySource).
+	serving  atomic.Int64
+	copies   atomic.Int64
+	copyTurn atomic.Int64
 
 	bcastMu   sync.Mutex
 	seqCh     chan struct{} // closed when the show's seq moves

@@ -21,7 +21,15 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 	}
 	e.mu.RLock()
 	on := e.show != nil && e.show.Name() == j.Show
+	live := on && e.role == RoleBackup && e.following != nil && !e.syncing
+	cur := e.show
 	e.mu.RUnlock()
+	if on && j.FromBackup {
+		if !live {
+			return refuse("%s is not a live backup of %q", e.id, j.Show)
+		}
+		return e.serveBackupCopy(ctx, p, cur)
+	}
 	if on {
 		return refuse("%s is on show %q: join it instead", e.id, j.Show)
 	}
@@ -72,6 +80,22 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 	case wire.JoinCatchUp:
 		return sendNewer(p, sh, j.Seq)
 	}
+	return nil
+}
+
+// serveBackupCopy is a live backup sending its copy of the show to a
+// joiner the active sent here (JoinElsewhere): the copy is a prefix of the
+// active's, and the joiner joins the active for the rest afterwards.
+func (e *Engine) serveBackupCopy(ctx context.Context, p *peer, sh *store.Show) error {
+	mine := sh.Lineage()
+	e.log.Info("sending our copy to a joiner, for the active", "peer", p.id, "show", sh.Name(), "our_seq", mine.Seq)
+	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinSnapshot, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
+		return err
+	}
+	if _, err := e.copier().sendSnapshot(ctx, p, sh); err != nil {
+		return fmt.Errorf("copy to %s: %w", p.id, err)
+	}
+	e.stats.fullSyncs.Add(1)
 	return nil
 }
 
