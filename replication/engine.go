@@ -439,6 +439,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 				}
 				e.log.Warn("forced launch of a copy that may be outdated", "show", show, "guard", err)
 			}
+			p = e.activeFor(show) // the guard may have waited for another console to launch (together.go)
 		}
 		var err error
 		if p == nil {
