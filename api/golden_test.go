@@ -23,8 +23,8 @@ func TestContractGolden(t *testing.T) {
 		Epochs: []Epoch{{ID: "e-0001", FirstSeq: 1}, {ID: "e-7a1b", FirstSeq: 120}},
 		Seq:    153, Stale: false, Link: "up",
 		Peers: []Peer{
-			{Console: "desk-1", Role: "active", Show: "demo", Seq: 153, Connected: true},
-			{Console: "desk-3", Role: "off", Show: "", Seq: 0, Connected: false},
+			{Console: "desk-1", Role: "active", Show: "demo", Seq: 153, Connected: true, Address: "10.0.0.1:7400"},
+			{Console: "desk-3", Role: "off", Show: "", Seq: 0, Connected: false, Address: "10.0.0.3:7400"},
 		},
 		LEDs:   map[string]string{"active": "off", "backup": "on", "sync": "off", "link": "on", "fault": "blink"},
 		Board:  "mock",

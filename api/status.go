@@ -76,6 +76,10 @@ type Peer struct {
 	Show      string `json:"show"`
 	Seq       uint64 `json:"seq"`
 	Connected bool   `json:"connected"`
+	// Address is where it takes connections (its peer port, which also
+	// takes consolectl --remote), as this console reached it last; "" when
+	// it cannot tell.
+	Address string `json:"address"`
 }
 
 // Merge reports a divergence merge: the objects only the other console

@@ -79,7 +79,7 @@ func peersOf(ps []replication.Peer) []api.Peer {
 	}
 	out := make([]api.Peer, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, api.Peer{Console: p.Console, Role: string(p.Role), Show: p.Show, Seq: p.Seq, Connected: p.Connected})
+		out = append(out, api.Peer{Console: p.Console, Role: string(p.Role), Show: p.Show, Seq: p.Seq, Connected: p.Connected, Address: p.Address})
 	}
 	return out
 }

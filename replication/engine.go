@@ -109,6 +109,12 @@ type Options struct {
 	// ProtocolVersion is spoken in the handshake. Default
 	// wire.ProtocolVersion; tests set others.
 	ProtocolVersion uint16
+	// Control takes the connections of control clients (consolectl
+	// --remote): those on the peer port that hold the network key and
+	// negotiated wire.ControlProto. It is called once their TLS handshake
+	// is done, from the connection's goroutine, and owns the connection;
+	// it must not block for long. Without it they are closed.
+	Control func(net.Conn)
 
 	// Test seams, set by this package's tests only: every peer connection
 	// passes through wrapConn, and a full copy's sender waits copyDelay
@@ -934,6 +940,9 @@ type Peer struct {
 	Show      string `json:"show"`
 	Seq       uint64 `json:"seq"`
 	Connected bool   `json:"connected"`
+	// Address is where it takes connections, as this console reached it
+	// last ("" when it cannot tell).
+	Address string `json:"address"`
 }
 
 // Status is a snapshot of the engine's state.
