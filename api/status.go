@@ -46,6 +46,10 @@ type Status struct {
 	// HandOver is a log-off waiting for a backup to hold every edit this
 	// console acknowledged.
 	HandOver *HandOver `json:"hand_over,omitempty"`
+
+	// RemoteControl is whether this console takes consolectl --remote:
+	// RemoteControlOn or RemoteControlOff (consoled --remote-control).
+	RemoteControl string `json:"remote_control"`
 }
 
 // HandOver is a log-off under way (see Status.HandOver).
@@ -81,6 +85,12 @@ type Peer struct {
 	// it cannot tell.
 	Address string `json:"address"`
 }
+
+// The values of Status.RemoteControl.
+const (
+	RemoteControlOn  = "on"
+	RemoteControlOff = "off"
+)
 
 // Merge reports a divergence merge: the objects only the other console
 // changed were taken; for objects both changed ours stayed, and the other's

@@ -55,6 +55,9 @@ func printStatus(out io.Writer, st api.Status) {
 	}
 	row("network", "listen %s, key %s, %d refused, %d full syncs, %d catch-ups, ack %s",
 		st.Listen, st.NetworkKey, st.AuthRefused, st.FullSyncs, st.CatchUps, st.Ack)
+	if st.RemoteControl != "" {
+		row("remote", "control %s", st.RemoteControl)
+	}
 	row("fds", "%d open, limit %d", st.Descriptors.Open, st.Descriptors.Limit)
 	for _, f := range st.Faults {
 		row("fault", "%s (%s): %s", f.Kind, f.Level, f.Message)

@@ -29,6 +29,22 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.Control != "/tmp/x/consoled.sock" || cfg.NetworkKey != "/tmp/x/network.key" {
 		t.Errorf("DATA-relative defaults: control %q key %q", cfg.Control, cfg.NetworkKey)
 	}
+	if cfg.RemoteControl != "on" {
+		t.Errorf("remote control %q, want on", cfg.RemoteControl)
+	}
+}
+
+// --remote-control is a flag and a key of the file.
+func TestConfigRemoteControl(t *testing.T) {
+	p := writeConfig(t, "remote-control: \"off\"\n")
+	cfg, err := ParseArgs([]string{"--config", p}, io.Discard)
+	if err != nil || cfg.RemoteControl != "off" {
+		t.Fatalf("from the file: remote control %q (%v)", cfg.RemoteControl, err)
+	}
+	cfg, err = ParseArgs([]string{"--config", p, "--remote-control", "on"}, io.Discard)
+	if err != nil || cfg.RemoteControl != "on" {
+		t.Fatalf("the flag over the file: remote control %q (%v)", cfg.RemoteControl, err)
+	}
 }
 
 func TestConfigFileAndFlags(t *testing.T) {
@@ -73,6 +89,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad show", "", []string{"--show", "../etc"}, true, "--show"},
 		{"bad level", "", []string{"--log-level", "loud"}, true, "--log-level"},
 		{"stray argument", "", []string{"extra"}, true, "extra"},
+		{"bad remote control", "", []string{"--remote-control", "maybe"}, true, "--remote-control"},
+		{"bad remote control in file", "remote-control: yes\n", nil, true, "--remote-control"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

@@ -27,6 +27,7 @@ func (s *Service) status() api.Status {
 	out.Acked = s.acked.Load()
 	out.Ack = s.cfg.Ack
 	out.Descriptors = descriptors()
+	out.RemoteControl = s.cfg.RemoteControl
 	return out
 }
 

@@ -100,6 +100,7 @@ func TestErrorKinds(t *testing.T) {
 		exit   int
 	}{
 		{replication.ErrBadInput, api.KindBadInput, 400, api.ExitError},
+		{replication.ErrStale, api.KindRefused, 409, api.ExitRefused},
 		{replication.ErrRefused, api.KindRefused, 409, api.ExitRefused},
 		{replication.ErrNotLoggedOn, api.KindNotLoggedOn, 412, api.ExitError},
 		{replication.ErrNoActive, api.KindNoActive, 503, api.ExitError},
