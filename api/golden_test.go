@@ -39,6 +39,7 @@ func TestContractGolden(t *testing.T) {
 		Ack:           "one",
 		Descriptors:   Descriptors{Open: 37, Limit: 1048576},
 		RemoteControl: "on",
+		Resume:        &Resume{Show: "demo", Outcome: ResumeJoined, Since: at},
 	}
 	off := Status{
 		Console: "desk-1", Role: "off", Epochs: []Epoch{}, Link: "down", Peers: []Peer{},
@@ -46,7 +47,12 @@ func TestContractGolden(t *testing.T) {
 		Board: "mock", Faults: []Fault{}, Listen: "[::]:7400", NetworkKey: "a1b2c3d4", Ack: "one",
 		Descriptors:   Descriptors{Open: 12, Limit: 1048576},
 		RemoteControl: "off",
+		Resume:        &Resume{Outcome: ResumeNothing, Since: at},
 	}
+	stale := off
+	stale.Stale = true
+	stale.Resume = &Resume{Show: "demo", Outcome: ResumeStale, Since: at,
+		Detail: "refused: stale copy: this copy of \"demo\" may be outdated: desk-2 carried on after it crashed or lost its link, and none of them can be reached; start one of them first, or force (launch --force, or hold LAUNCH 3 s)"}
 	handing := status
 	handing.Role, handing.Active, handing.Merges = "active", "", nil
 	handing.Fence = "lost its last live backup"
@@ -58,6 +64,7 @@ func TestContractGolden(t *testing.T) {
 		{"status", status},
 		{"status_handing_over", handing},
 		{"status_off", off},
+		{"status_resume_stale", stale},
 		{"panel", Panel{"active": "on", "backup": "off", "sync": "blink", "link": "on", "fault": "off"}},
 		{"launch_request", LaunchRequest{Show: "demo", Force: true}},
 		{"edit_request", EditRequest{Key: "cue/1", Value: `{"fade":3}`}},

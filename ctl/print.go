@@ -58,6 +58,13 @@ func printStatus(out io.Writer, st api.Status) {
 	if st.RemoteControl != "" {
 		row("remote", "control %s", st.RemoteControl)
 	}
+	if r := st.Resume; r != nil {
+		show := ""
+		if r.Show != "" {
+			show = r.Show + ": "
+		}
+		row("resume", "%s%s since %s", show, r.Outcome, r.Since.Local().Format(time.DateTime))
+	}
 	row("fds", "%d open, limit %d", st.Descriptors.Open, st.Descriptors.Limit)
 	for _, f := range st.Faults {
 		row("fault", "%s (%s): %s", f.Kind, f.Level, f.Message)

@@ -29,21 +29,21 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.Control != "/tmp/x/consoled.sock" || cfg.NetworkKey != "/tmp/x/network.key" {
 		t.Errorf("DATA-relative defaults: control %q key %q", cfg.Control, cfg.NetworkKey)
 	}
-	if cfg.RemoteControl != "on" {
-		t.Errorf("remote control %q, want on", cfg.RemoteControl)
+	if cfg.Resume || cfg.RemoteControl != "on" {
+		t.Errorf("resume %v, remote control %q; want off and on", cfg.Resume, cfg.RemoteControl)
 	}
 }
 
-// --remote-control is a flag and a key of the file.
-func TestConfigRemoteControl(t *testing.T) {
-	p := writeConfig(t, "remote-control: \"off\"\n")
+// --resume and --remote-control are flags and keys of the file.
+func TestConfigResumeAndRemoteControl(t *testing.T) {
+	p := writeConfig(t, "resume: true\nremote-control: \"off\"\n")
 	cfg, err := ParseArgs([]string{"--config", p}, io.Discard)
-	if err != nil || cfg.RemoteControl != "off" {
-		t.Fatalf("from the file: remote control %q (%v)", cfg.RemoteControl, err)
+	if err != nil || !cfg.Resume || cfg.RemoteControl != "off" {
+		t.Fatalf("from the file: resume %v remote control %q (%v)", cfg.Resume, cfg.RemoteControl, err)
 	}
-	cfg, err = ParseArgs([]string{"--config", p, "--remote-control", "on"}, io.Discard)
-	if err != nil || cfg.RemoteControl != "on" {
-		t.Fatalf("the flag over the file: remote control %q (%v)", cfg.RemoteControl, err)
+	cfg, err = ParseArgs([]string{"--config", p, "--resume=false", "--remote-control", "on"}, io.Discard)
+	if err != nil || cfg.Resume || cfg.RemoteControl != "on" {
+		t.Fatalf("flags over the file: resume %v remote control %q (%v)", cfg.Resume, cfg.RemoteControl, err)
 	}
 }
 

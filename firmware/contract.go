@@ -28,6 +28,7 @@ func (s *Service) status() api.Status {
 	out.Ack = s.cfg.Ack
 	out.Descriptors = descriptors()
 	out.RemoteControl = s.cfg.RemoteControl
+	out.Resume = s.resumer.status(out.WaitingFor)
 	return out
 }
 

@@ -64,6 +64,7 @@ type Service struct {
 	remote         *remoteListener // control connections from the peer port (remote.go)
 	remoteSrv      *http.Server
 	streams        editStreams
+	resumer        resumer
 	timeouts       Timeouts
 	limits         Limits
 
@@ -93,6 +94,7 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		timeouts: opts.Timeouts,
 		limits:   opts.Limits,
 		remote:   newRemoteListener(),
+		resumer:  resumer{end: make(chan struct{}), wake: make(chan struct{}, 1)},
 	}
 	s.faults.changed = s.refresh
 	defer func() {
@@ -251,7 +253,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	s.log.Info("console started", "console", s.cfg.ID, "board", s.board.Name(), "data", s.cfg.Data,
 		"control", s.cfg.Control, "http", s.HTTPAddr(), "listen", s.engine.ListenAddr(), "peers", s.cfg.Peers,
-		"network_key", s.key.Fingerprint(), "remote_control", s.cfg.RemoteControl)
+		"network_key", s.key.Fingerprint(), "remote_control", s.cfg.RemoteControl, "resume", s.cfg.Resume)
+	if s.cfg.Resume {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.resume(ctx)
+		}()
+	}
 	s.loop(ctx)
 
 	// Shut down in the reverse order of the data's path: no new requests,
@@ -334,6 +343,7 @@ func (s *Service) loop(ctx context.Context) {
 			s.updatePanel()
 		case <-s.engine.Changed():
 			s.updatePanel()
+			s.resumer.poke()
 		case <-s.refresh:
 			s.updatePanel()
 		case reply := <-s.barrier:
