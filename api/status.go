@@ -29,6 +29,13 @@ type Status struct {
 	FullSyncs   uint64 `json:"full_syncs"`   // whole copies sent to joining backups
 	CatchUps    uint64 `json:"catch_ups"`    // backups brought up to date with missed edits only
 	Adoptions   uint64 `json:"adoptions"`    // joiners with newer copies whose edits this active took
+	// What was refused from the network: peer messages malformed or out of
+	// place (each closed its connection), connections over a source
+	// address's share of handshakes, beacons from another address than the
+	// one they name or too old.
+	BadMessages    uint64 `json:"bad_messages"`
+	ConnsRefused   uint64 `json:"conns_refused"`
+	BeaconsRefused uint64 `json:"beacons_refused"`
 
 	// Merges are the divergence merges not yet acknowledged (consolectl ack);
 	// the FAULT LED blinks while there are any. null when there are none.

@@ -54,9 +54,13 @@ func engineStatus(st replication.Status) api.Status {
 		FullSyncs:   st.FullSyncs,
 		CatchUps:    st.CatchUps,
 		Adoptions:   st.Adoptions,
-		Merges:      mergesOf(st.Merges),
-		WaitingFor:  st.WaitingFor,
-		Fence:       st.Fence,
+
+		BadMessages:    st.BadMessages,
+		ConnsRefused:   st.ConnsRefused,
+		BeaconsRefused: st.BeaconsRefused,
+		Merges:         mergesOf(st.Merges),
+		WaitingFor:     st.WaitingFor,
+		Fence:          st.Fence,
 	}
 	if h := st.HandOver; h != nil {
 		out.HandOver = &api.HandOver{Since: h.Since.UTC(), Seq: h.Seq, Waiting: append([]string{}, h.Waiting...)}

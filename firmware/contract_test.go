@@ -26,8 +26,9 @@ func TestStatusMapsEngine(t *testing.T) {
 		{reflect.TypeFor[replication.Status](), []string{
 			"Console", "Role", "Show", "ShowID", "Epoch", "Epochs", "Seq", "Stale", "Syncing", "LinkUp", "Peers",
 			"Active", "Listen", "KeyFingerprint", "AuthRefused", "FullSyncs", "CatchUps", "Adoptions", "Merges",
-			"WaitingFor", "ProtocolFaults", "Fence", "HandOver",
+			"WaitingFor", "ProtocolFaults", "Fence", "HandOver", "GuardStatus",
 		}},
+		{reflect.TypeFor[replication.GuardStatus](), []string{"BadMessages", "ConnsRefused", "BeaconsRefused"}},
 		{reflect.TypeFor[replication.Peer](), []string{"Console", "Role", "Show", "Seq", "Connected", "Address"}},
 		{reflect.TypeFor[replication.Merge](), []string{"With", "Time", "Common", "Merged", "Conflicts", "Unmatched", "Archive"}},
 		{reflect.TypeFor[replication.HandOver](), []string{"Since", "Seq", "Waiting"}},

@@ -378,6 +378,7 @@ func (s *Service) panelState() PanelState {
 }
 
 func (s *Service) updatePanel() {
+	s.syncDamageFault()
 	for name, want := range PanelLEDs(s.panelState()) {
 		led, ok := s.board.LED(name)
 		if !ok {
@@ -395,6 +396,7 @@ func (s *Service) updatePanel() {
 // launch logs on to show and remembers it for the LAUNCH button.
 func (s *Service) launch(ctx context.Context, show string, force bool) error {
 	if err := s.engine.Launch(ctx, show, force); err != nil {
+		s.faults.poke() // a damaged copy found by the launch's check blinks FAULT
 		return err
 	}
 	s.setLastShow(show)

@@ -19,10 +19,12 @@ import (
 // Discovery finds the other consoles of the show network without
 // configuration: every console multicasts a small beacon on the show
 // network's NIC, and dials the consoles it hears. The beacon carries the
-// console's name and peer port, authenticated with an HMAC from the network
-// key, so consoles of other show networks (or anyone else) are ignored
-// before any connection is made. Joining and everything after still runs
-// over the authenticated TLS connection; the beacon only says where to dial.
+// console's name, its address and peer port, and the time it was sent,
+// authenticated with an HMAC from the network key, so consoles of other
+// show networks (or anyone else) are ignored before any connection is made,
+// and a beacon replayed from another address, or long after, is not
+// followed (beacons.go). Joining and everything after still runs over the
+// authenticated TLS connection; the beacon only says where to dial.
 const (
 	// DiscoveryGroup is the beacon's multicast group and UDP port
 	// (organisation-local scope, RFC 2365).
@@ -30,7 +32,7 @@ const (
 	// BeaconInterval is how often a console announces itself.
 	BeaconInterval = 500 * time.Millisecond
 
-	beaconMagic = "CONSOLED-BEACON\x01"
+	beaconMagic = "CONSOLED-BEACON\x02"
 	beaconMax   = 512
 )
 
@@ -38,19 +40,24 @@ const (
 type beacon struct {
 	Console string
 	Port    uint16
+	Addr    net.IP // IPv4: the address it is sent from, where the console listens
+	Time    int64  // when it was sent, Unix milliseconds on the sender's clock
 }
 
 func beaconKey(k wire.Key) []byte {
 	m := hmac.New(sha256.New, k[:])
-	m.Write([]byte("consoled discovery beacon v1"))
+	m.Write([]byte("consoled discovery beacon v2"))
 	return m.Sum(nil)
 }
 
+// encodeBeacon signs b. Addr must be an IPv4 address.
 func encodeBeacon(key []byte, b beacon) []byte {
 	out := []byte(beaconMagic)
 	out = append(out, byte(len(b.Console)))
 	out = append(out, b.Console...)
 	out = binary.BigEndian.AppendUint16(out, b.Port)
+	out = append(out, b.Addr.To4()...)
+	out = binary.BigEndian.AppendUint64(out, uint64(b.Time))
 	m := hmac.New(sha256.New, key)
 	m.Write(out)
 	return m.Sum(out)
@@ -61,7 +68,8 @@ var errBeacon = errors.New("not a beacon of this show network")
 // decodeBeacon checks and parses a datagram. Anything malformed or signed
 // with another key is errBeacon.
 func decodeBeacon(key, p []byte) (beacon, error) {
-	if len(p) < len(beaconMagic)+1+2+sha256.Size || len(p) > beaconMax || !bytes.HasPrefix(p, []byte(beaconMagic)) {
+	const fixed = 2 + net.IPv4len + 8 // port, address, time
+	if len(p) < len(beaconMagic)+1+fixed+sha256.Size || len(p) > beaconMax || !bytes.HasPrefix(p, []byte(beaconMagic)) {
 		return beacon{}, errBeacon
 	}
 	body, sum := p[:len(p)-sha256.Size], p[len(p)-sha256.Size:]
@@ -72,10 +80,18 @@ func decodeBeacon(key, p []byte) (beacon, error) {
 	}
 	rest := body[len(beaconMagic):]
 	n := int(rest[0])
-	if n == 0 || len(rest) != 1+n+2 {
+	if n == 0 || len(rest) != 1+n+fixed {
 		return beacon{}, errBeacon
 	}
-	return beacon{Console: string(rest[1 : 1+n]), Port: binary.BigEndian.Uint16(rest[1+n:])}, nil
+	b := beacon{Console: string(rest[1 : 1+n])}
+	rest = rest[1+n:]
+	b.Port = binary.BigEndian.Uint16(rest)
+	b.Addr = net.IP(bytes.Clone(rest[2 : 2+net.IPv4len]))
+	b.Time = int64(binary.BigEndian.Uint64(rest[2+net.IPv4len:]))
+	if b.Port == 0 {
+		return beacon{}, errBeacon
+	}
+	return b, nil
 }
 
 // startDiscovery beacons and listens on the interface ifname until ctx ends.
@@ -105,12 +121,9 @@ func (e *Engine) startDiscovery(ctx context.Context, ifname string) error {
 		}
 		return fmt.Errorf("replication: discovery on %s: %w", ifname, err)
 	}
-	_, port, _ := net.SplitHostPort(e.ListenAddr())
-	p, _ := strconv.Atoi(port)
 	key := beaconKey(e.opts.Key)
-	msg := encodeBeacon(key, beacon{Console: e.id, Port: uint16(p)})
 	e.log.Info("discovery on", "nic", ifname, "group", DiscoveryGroup)
-	e.net.wg.Add(2)
+	e.net.wg.Add(3)
 	go func() {
 		defer e.net.wg.Done()
 		<-ctx.Done()
@@ -119,44 +132,58 @@ func (e *Engine) startDiscovery(ctx context.Context, ifname string) error {
 	}()
 	go func() {
 		defer e.net.wg.Done()
-		t := e.clock.NewTicker(BeaconInterval)
-		defer t.Stop()
-		for {
-			if _, err := out.WriteToUDP(msg, group); err != nil && ctx.Err() == nil {
-				e.log.Debug("beacon not sent", "err", err)
-			}
-			select {
-			case <-t.Chan():
-			case <-ctx.Done():
-				return
-			}
-		}
+		e.sendBeacons(ctx, out, group, key)
 	}()
-	e.net.wg.Add(1)
 	go func() {
 		defer e.net.wg.Done()
-		buf := make([]byte, beaconMax+1)
-		for {
-			n, from, err := in.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			b, err := decodeBeacon(key, buf[:n])
-			if err != nil || b.Console == e.id {
-				continue
-			}
-			e.net.mu.Lock()
-			_, connected := e.net.peers[b.Console]
-			e.net.mu.Unlock()
-			if !connected {
-				e.dial(ctx, net.JoinHostPort(from.IP.String(), strconv.Itoa(int(b.Port))))
-			}
-		}
+		e.receiveBeacons(ctx, in, key)
 	}()
 	e.net.mu.Lock()
 	e.net.discoveryFrom = e.clock.Now()
 	e.net.mu.Unlock()
 	return nil
+}
+
+// sendBeacons announces this console on out, to the group, every
+// BeaconInterval until ctx ends. Each beacon names the address out is bound
+// to.
+func (e *Engine) sendBeacons(ctx context.Context, out *net.UDPConn, group *net.UDPAddr, key []byte) {
+	_, port, _ := net.SplitHostPort(e.ListenAddr())
+	p, _ := strconv.Atoi(port)
+	me := beacon{Console: e.id, Port: uint16(p), Addr: out.LocalAddr().(*net.UDPAddr).IP.To4()}
+	e.ownBeacon(me)
+	t := e.clock.NewTicker(BeaconInterval)
+	defer t.Stop()
+	for {
+		me.Time = e.clock.Now().UnixMilli()
+		if _, err := out.WriteToUDP(encodeBeacon(key, me), group); err != nil && ctx.Err() == nil {
+			e.log.Debug("beacon not sent", "err", err)
+		}
+		select {
+		case <-t.Chan():
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// receiveBeacons dials the consoles whose beacons arrive on in, until in
+// is closed.
+func (e *Engine) receiveBeacons(ctx context.Context, in *net.UDPConn, key []byte) {
+	buf := make([]byte, beaconMax+1)
+	for {
+		n, from, err := in.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		b, err := decodeBeacon(key, buf[:n])
+		if err != nil {
+			continue
+		}
+		if addr, ok := e.takeBeacon(b, from); ok {
+			e.dialWith(ctx, addr, &discovered{console: b.Console})
+		}
+	}
 }
 
 func firstIPv4(ifi *net.Interface) net.IP {

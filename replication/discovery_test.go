@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"errors"
+	"net"
 	"testing"
 
 	"consoled/replication/wire"
@@ -12,9 +13,9 @@ func TestBeaconRoundTripAndRejects(t *testing.T) {
 	var k1, k2 wire.Key
 	k1[0], k2[0] = 1, 2
 	key := beaconKey(k1)
-	msg := encodeBeacon(key, beacon{Console: "desk-1", Port: 7400})
+	msg := encodeBeacon(key, beacon{Console: "desk-1", Port: 7400, Addr: net.IPv4(10, 0, 0, 1), Time: 1700000000123})
 	b, err := decodeBeacon(key, msg)
-	if err != nil || b.Console != "desk-1" || b.Port != 7400 {
+	if err != nil || b.Console != "desk-1" || b.Port != 7400 || !b.Addr.Equal(net.IPv4(10, 0, 0, 1)) || b.Time != 1700000000123 {
 		t.Fatalf("round trip: %+v %v", b, err)
 	}
 	if _, err := decodeBeacon(beaconKey(k2), msg); !errors.Is(err, errBeacon) {
@@ -37,7 +38,7 @@ func TestBeaconRoundTripAndRejects(t *testing.T) {
 func FuzzDecodeBeacon(f *testing.F) {
 	var k wire.Key
 	key := beaconKey(k)
-	f.Add(encodeBeacon(key, beacon{Console: "desk-1", Port: 7400}))
+	f.Add(encodeBeacon(key, beacon{Console: "desk-1", Port: 7400, Addr: net.IPv4(10, 0, 0, 1), Time: 1}))
 	f.Add([]byte(beaconMagic))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		b, err := decodeBeacon(key, p)

@@ -208,6 +208,7 @@ type Engine struct {
 	stats struct {
 		fullSyncs, catchUps, adoptions atomic.Uint64
 	}
+	guard guardState // what was refused from the network (refusals.go)
 
 	// pipe orders the active's edits (see pipeline); one per show launched
 	// as active, made by its first edit.
@@ -416,6 +417,9 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 		return fmt.Errorf("%w: logged on to show %q; log off first", ErrRefused, cur.Name())
 	}
 	e.waitForPeers(ctx)
+	if err := e.checkDuplicate(show); err != nil {
+		return err
+	}
 	var sh *store.Show
 	for attempt := 1; ; attempt++ {
 		p := e.activeFor(show)
@@ -438,6 +442,9 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			e.waitForActive(ctx, show, e.opts.JoinWait)
 			p = e.activeFor(show)
 		}
+		if err := e.knownDamage(show, p != nil); err != nil { // damaged.go
+			return err
+		}
 		if p == nil {
 			if err := e.checkStale(ctx, show); err != nil {
 				if !force {
@@ -455,6 +462,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			// replaced (store/placeholder.go).
 			sh, err = e.st.OpenPlaceholder(show)
 		}
+		sh, err = e.checkOpened(show, p != nil, sh, err) // a damaged copy (damaged.go)
 		if err != nil {
 			return fmt.Errorf("replication: launch %s: %w", show, err)
 		}
@@ -869,6 +877,9 @@ func (e *Engine) submitOnce(ctx context.Context, ops []store.Op, show string) (u
 // batch (see pipeline) and returns once they are durable here and confirmed
 // by the backups as the ack mode asks.
 func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, error) {
+	if len(ops) == 0 {
+		return 0, fmt.Errorf("%w: no edits", ErrBadInput) // a commit of none has no seq to answer with
+	}
 	for _, op := range ops {
 		if err := ValidateOp(op); err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrBadInput, err)
@@ -973,7 +984,8 @@ type Status struct {
 	Fence string
 	// HandOver is the log-off under way, waiting for a backup to hold
 	// every acknowledged edit; nil when none waits.
-	HandOver *HandOver
+	HandOver    *HandOver
+	GuardStatus // what was refused from the network (refusals.go)
 }
 
 // Status returns a snapshot.
@@ -986,6 +998,7 @@ func (e *Engine) Status() Status {
 		FullSyncs:      e.stats.fullSyncs.Load(),
 		CatchUps:       e.stats.catchUps.Load(),
 		Adoptions:      e.stats.adoptions.Load(),
+		GuardStatus:    e.guardStatus(),
 	}
 	if e.started {
 		s.Peers = e.peerList()

@@ -10,72 +10,58 @@ import (
 	"time"
 
 	"consoled/replication/store"
-	"consoled/replication/wire"
 )
 
-// candidate is a console as these decisions see it.
-type candidate struct {
-	id     string
-	seq    uint64
-	master bool
-}
-
-func peerCandidate(st wire.State) candidate {
-	return candidate{id: st.Console, seq: st.Seq, master: st.Master}
-}
-
-// ahead orders consoles for the active role: the most up to date first,
-// then the master, then the lower ID. It picks the successor among backups
-// (the one with the highest seq holds every edit the active acknowledged,
-// since each went to at least one backup and backups apply in order), and
-// the active that stays when two meet (a strict prefix has the lower seq,
-// so a copy is never replaced by one it contains).
-//
-// Two actives meeting each compare their own live seq with the other's last
-// heartbeat, which is never ahead of that console's live seq; so they can
-// never both step down, and once the heartbeats have arrived exactly one
-// does.
-func (c candidate) ahead(o candidate) bool {
-	switch {
-	case c.seq != o.seq:
-		return c.seq > o.seq
-	case c.master != o.master:
-		return c.master
-	}
-	return c.id < o.id
-}
-
-// reconcile keeps the role right for what the network looks like now: a
-// backup follows the active of its show, or chooses the next one when there
-// is none; an active that meets a better active steps down.
+// reconcile keeps the role right for what the network looks like now: it
+// asks the decider (decide.go) and carries its action out.
 func (e *Engine) reconcile() {
 	if !e.launchMu.TryLock() {
 		return // a launch or log-off is deciding the role; it kicks when done
 	}
 	defer e.launchMu.Unlock()
-	e.mu.RLock()
-	role, sh, running, since := e.role, e.show, e.followRunning, e.orphanSince
-	e.mu.RUnlock()
+	v, sh := e.view()
 	if sh == nil {
 		return
 	}
 	e.updatePresence(sh)
-	switch role {
-	case RoleActive:
-		me := candidate{id: e.id, seq: sh.Lineage().Seq, master: e.opts.Master}
-		if w := e.activeFor(sh.Name()); w != nil && peerCandidate(w.State()).ahead(me) {
-			e.stepDown(sh, w)
+	a := decide(v)
+	switch a.Kind {
+	case stepDown:
+		if w := e.peer(a.Peer); w != nil {
+			e.stepDown(sh, w, a.Why)
 		}
-	case RoleBackup, RoleSyncing:
-		if running {
-			return
-		}
-		if p := e.activeFor(sh.Name()); p != nil {
+	case follow:
+		if p := e.peer(a.Peer); p != nil {
 			e.startFollow(sh, p)
-			return
 		}
-		e.elect(sh, role, since)
+	case takeOver:
+		e.takeOver(sh, v.OrphanSince, a.Why)
+	case retry:
+		e.retryIn(a.At.Sub(v.Now))
 	}
+}
+
+// view is what the decider is to see now, and the open show.
+func (e *Engine) view() (view, *store.Show) {
+	now := e.clock.Now()
+	e.mu.Lock()
+	v := view{
+		Now: now, ID: e.id, Role: e.role, Master: e.opts.Master, LinkUp: e.linkUp.Load(),
+		Following: e.followRunning, SteppedFor: e.steppedFor,
+		TakeoverTimeout: e.opts.TakeoverTimeout, Heartbeat: e.opts.Heartbeat,
+	}
+	sh := e.show
+	if (e.role == RoleBackup || e.role == RoleSyncing) && !e.followRunning && e.orphanSince.IsZero() {
+		e.orphanSince = now
+	}
+	v.OrphanSince = e.orphanSince
+	e.mu.Unlock()
+	if sh == nil {
+		return v, nil
+	}
+	v.Show, v.Seq = sh.Name(), sh.Lineage().Seq
+	v.Peers = e.peerViews()
+	return v, sh
 }
 
 // startFollow follows p as the active of sh.
@@ -90,65 +76,13 @@ func (e *Engine) startFollow(sh *store.Show, p *peer) {
 	go e.runFollow(e.session, p, sh.Name(), nil)
 }
 
-// elect runs on a backup that follows no active and sees none: the backups
-// of the show that are in the same situation pick the first by ahead, which
-// takes over with a new epoch; the others then follow it. While another
-// backup still follows an active, that active is most likely alive and
-// this console only lost its connection to it (which the dialer restores
-// at once), or the other backup has not yet noticed the active went (it
-// will within a heartbeat, and say so). Either way this console waits, up
-// to TakeoverTimeout, as it waits for a chosen successor that does not take
-// over (hung, or seeing the network differently); then it takes over
-// itself: two actives are resolved when they meet, an operator is never
-// left without one.
-func (e *Engine) elect(sh *store.Show, role Role, since time.Time) {
-	now := e.clock.Now()
-	if e.waitForStepDownWinner(sh) {
-		return
-	}
-	if since.IsZero() {
-		since = now
-		e.mu.Lock()
-		if e.orphanSince.IsZero() {
-			e.orphanSince = now
-		}
-		e.mu.Unlock()
-	}
-	best := candidate{id: e.id, seq: sh.Lineage().Seq, master: e.opts.Master}
-	// A console still receiving a copy holds only its old one: any backup
-	// with a complete copy goes first.
-	bestComplete := role == RoleBackup
-	var stillFollowing string
-	for _, p := range e.connected() {
-		st := p.State()
-		if st.Role != string(RoleBackup) || st.Show != sh.Name() || st.Leaving {
-			continue
-		}
-		if st.Following != "" {
-			stillFollowing = st.Console
-			continue
-		}
-		if c := peerCandidate(st); !bestComplete || c.ahead(best) {
-			best, bestComplete = c, true
-		}
-	}
-	if stillFollowing != "" || best.id != e.id {
-		if d := e.opts.TakeoverTimeout - now.Sub(since); d > 0 {
-			e.retryIn(d)
-			return
-		}
-		e.log.Warn("no other console took over; taking over", "successor", best.id, "still_following", stillFollowing)
-	}
-	e.takeOver(sh, since)
-}
-
 // retryIn runs reconcile again after d, whatever else happens meanwhile.
 func (e *Engine) retryIn(d time.Duration) {
 	e.clock.AfterFunc(max(d, time.Millisecond), e.kick)
 }
 
 // takeOver makes this backup the active of sh with a new epoch.
-func (e *Engine) takeOver(sh *store.Show, since time.Time) {
+func (e *Engine) takeOver(sh *store.Show, since time.Time, why string) {
 	epoch := newEpochID()
 	e.mu.Lock()
 	if e.show != sh || e.followRunning || (e.role != RoleBackup && e.role != RoleSyncing) {
@@ -166,17 +100,18 @@ func (e *Engine) takeOver(sh *store.Show, since time.Time) {
 	e.following = nil
 	e.syncing = false
 	e.orphanSince = time.Time{}
+	e.steppedFor = ""
 	e.mu.Unlock()
 	e.startAcks()
 	e.log.Info("took over as active", "show", sh.Name(), "epoch", epoch, "seq", lin.Seq,
-		"without_active_for", e.clock.Since(since).Round(time.Millisecond))
+		"without_active_for", e.clock.Since(since).Round(time.Millisecond), "why", why)
 	e.roleChanged()
 }
 
 // stepDown hands the show to w, an active further ahead met on the
 // network (a split network meeting again), and joins it. Edits waiting here for backups fail unless a backup already
 // holds them; the copy is archived on joining if it is not a prefix of w's.
-func (e *Engine) stepDown(sh *store.Show, w *peer) {
+func (e *Engine) stepDown(sh *store.Show, w *peer, why string) {
 	e.mu.Lock()
 	if e.show != sh || e.role != RoleActive {
 		e.mu.Unlock()
@@ -194,60 +129,9 @@ func (e *Engine) stepDown(sh *store.Show, w *peer) {
 	// as a backup: an edit they send late must not arrive after the join.
 	e.waitServing(time.Second)
 	e.log.Warn("another active serves the show, further ahead; stepping down to join it", "show", sh.Name(),
-		"active", w.id, "their_seq", w.State().Seq, "our_seq", sh.Lineage().Seq)
+		"active", w.id, "their_seq", w.State().Seq, "our_seq", sh.Lineage().Seq, "why", why)
 	e.roleChanged()
 	e.startFollow(sh, w)
-}
-
-// waitForStepDownWinner keeps a console that stepped down for another
-// from taking the show back while that one can be reached: its copy is
-// behind, and the edits it would take make the copies diverge further. It
-// joins again instead. Only once the winner has been out of reach for
-// TakeoverTimeout does the usual choice of a successor apply. It reports
-// whether elect is to wait.
-func (e *Engine) waitForStepDownWinner(sh *store.Show) bool {
-	e.mu.RLock()
-	id := e.steppedFor
-	e.mu.RUnlock()
-	if id == "" {
-		return false
-	}
-	if p := e.peer(id); p != nil {
-		p.mu.Lock()
-		heard := !p.stateAt.IsZero()
-		p.mu.Unlock()
-		if !heard {
-			// Connected again a moment ago: its first State says what it is.
-			e.retryIn(e.opts.Heartbeat)
-			return true
-		}
-		if !p.servesShow(sh.Name()) {
-			// It is no longer the active (logged off, or stepped down in
-			// turn): the usual choice applies.
-			e.clearSteppedFor(id)
-			return false
-		}
-		e.startFollow(sh, p)
-		return true
-	}
-	e.net.mu.Lock()
-	k := e.net.known[id]
-	e.net.mu.Unlock()
-	if wait := e.opts.TakeoverTimeout - e.clock.Since(k.lostAt); e.linkUp.Load() && wait > 0 {
-		e.retryIn(min(wait, e.opts.Heartbeat))
-		return true
-	}
-	e.log.Info("the console this one stepped down for is out of reach", "console", id)
-	e.clearSteppedFor(id)
-	return false
-}
-
-func (e *Engine) clearSteppedFor(id string) {
-	e.mu.Lock()
-	if e.steppedFor == id {
-		e.steppedFor = ""
-	}
-	e.mu.Unlock()
 }
 
 // waitServing waits up to d for the joins being served to end. It looks

@@ -44,6 +44,9 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 		return refuse("%s cannot open its copy of %q: %v", e.id, j.Show, err)
 	}
 	defer sh.Close()
+	if err := sh.Check(); err != nil {
+		return refuse("%s cannot send its copy of %q: %v", e.id, j.Show, err)
+	}
 	theirs := store.Lineage{ShowID: j.ShowID, Epochs: fromWireEpochs(j.Epochs), Seq: j.Seq}
 	mine := sh.Lineage()
 	mode := wire.JoinSnapshot

@@ -55,6 +55,8 @@ func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs stor
 	e.log.Warn("the joiner's copy has changes ours lacks; merging", "peer", p.id,
 		"common_seq", common, "their_seq", theirs.Seq, "our_seq", mine.Seq, "same_show", theirs.ShowID == mine.ShowID)
 	defer p.expectReplies()()
+	p.merging.Store(true)
+	defer p.merging.Store(false)
 	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinMerge, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: common}); err != nil {
 		return err
 	}

@@ -44,12 +44,15 @@ type peer struct {
 	inbox    chan wire.Msg
 	exchange atomic.Uint64 // the exchange under way, 0 for none
 	lastExch atomic.Uint64
+	merging  atomic.Bool // the exchange is a merge: Edits carry changes, not ordered edits (merge.go)
 
 	fwdMu sync.Mutex
 	fwd   map[uint64]chan *wire.ForwardReply
 
 	serveMu     sync.Mutex
 	cancelServe context.CancelFunc // the active's service of this peer's join
+
+	guard peerGuard // what the checks keep (validate.go)
 }
 
 func (p *peer) State() wire.State {
@@ -242,15 +245,13 @@ func (e *Engine) hello() wire.Hello {
 
 func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 	for {
-		nc, err := ln.Accept()
+		nc, release, err := e.accept(ctx, ln) // waits out accept errors (accept.go)
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Error("peer listener stopped", "err", err)
-			}
 			return
 		}
 		if !e.linkUp.Load() {
 			nc.Close() // an island takes no peers
+			release()
 			continue
 		}
 		if e.opts.wrapConn != nil {
@@ -259,6 +260,7 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 		e.net.wg.Add(1)
 		go func() {
 			defer e.net.wg.Done()
+			defer release()
 			c, err := wire.Server(ctx, nc, e.net.tls.Server())
 			if err != nil {
 				e.connFailed(nc.RemoteAddr().String(), err)
@@ -279,7 +281,11 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 
 // dial keeps a connection to addr: it reconnects whenever the peer there
 // is not connected, backing off up to 2 s.
-func (e *Engine) dial(ctx context.Context, addr string) {
+func (e *Engine) dial(ctx context.Context, addr string) { e.dialWith(ctx, addr, nil) }
+
+// dialWith is dial; d, when not nil, is an address a beacon named, which is
+// given up after a few attempts that do not reach its console (beacons.go).
+func (e *Engine) dialWith(ctx context.Context, addr string, d *discovered) {
 	e.net.mu.Lock()
 	if e.net.dialAddr[addr] {
 		e.net.mu.Unlock()
@@ -325,6 +331,12 @@ func (e *Engine) dial(ctx context.Context, addr string) {
 			e.net.mu.Lock()
 			e.net.tried[addr] = true
 			e.net.mu.Unlock()
+			if d != nil {
+				var stop bool
+				if kept, stop = d.after(e, addr, kept); stop {
+					return
+				}
+			}
 			if kept {
 				backoff = 50 * time.Millisecond
 				continue
@@ -415,6 +427,9 @@ func (e *Engine) handshake(ctx context.Context, c *wire.Conn, dialed bool, addr 
 	h, err := wire.Handshake(c, e.hello(), 5*time.Second)
 	if err != nil {
 		c.Close()
+		if errors.Is(err, wire.ErrDuplicateConsole) {
+			e.noteDuplicate(dialed, addr, h) // a launch is refused meanwhile (duplicate.go)
+		}
 		e.connFailed(addr, err)
 		return false
 	}
@@ -501,9 +516,11 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		m, err = p.conn.ReadMsg()
 		if err != nil {
 			if errors.Is(err, wire.ErrMalformed) {
-				// Only a peer with the key can send; still, never trust it.
-				e.log.Error("malformed message from peer", "peer", p.id, "err", err)
+				e.badMessage(p, err) // only a peer with the key can send; still, never trust it
 			}
+			return
+		}
+		if err = e.checkMsg(p, m); err != nil {
 			return
 		}
 		p.mu.Lock()
@@ -529,9 +546,13 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 		case *wire.Ack:
 			e.onAck(p, m.Seq)
 		case *wire.Forward:
+			if !p.takeForwardSlot(ctx) {
+				return
+			}
 			e.net.wg.Add(1)
 			go func() {
 				defer e.net.wg.Done()
+				defer p.releaseForwardSlot()
 				e.serveForward(ctx, p, m)
 			}()
 		case *wire.ForwardReply:
@@ -667,6 +688,30 @@ func (e *Engine) reconnecting(since time.Time) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// peerViews lists the consoles connected now, and those whose connection
+// ended, as the decider sees them, sorted by ID.
+func (e *Engine) peerViews() []peerView {
+	e.net.mu.Lock()
+	var out []peerView
+	for id, k := range e.net.known {
+		if !k.connected {
+			out = append(out, peerView{ID: id, LostAt: k.lostAt, State: k.state})
+		}
+	}
+	peers := make([]*peer, 0, len(e.net.peers))
+	for _, p := range e.net.peers {
+		peers = append(peers, p)
+	}
+	e.net.mu.Unlock()
+	for _, p := range peers {
+		p.mu.Lock()
+		out = append(out, peerView{ID: p.id, Connected: true, Heard: !p.stateAt.IsZero(), State: p.state})
+		p.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

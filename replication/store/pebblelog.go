@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 )
@@ -10,8 +11,13 @@ import (
 // routine work (WAL rotation, flushes, compactions), so its info lines go to
 // debug level; its errors stay visible.
 type pebbleLogger struct {
-	log  *slog.Logger
-	show string
+	log     *slog.Logger
+	show    string
+	onFatal func(show string, err error)
+}
+
+func (s *Store) pebbleLogger(show string) pebbleLogger {
+	return pebbleLogger{log: s.log, show: show, onFatal: s.opts.OnFatal}
 }
 
 func (l pebbleLogger) Infof(format string, args ...any) {
@@ -24,11 +30,16 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 	l.log.Error("pebble: "+fmt.Sprintf(format, args...), "show", l.show)
 }
 
-// Fatalf is called by Pebble when it cannot go on (for instance a failed WAL
-// write leaves its commit pipeline broken). Pebble's code does not expect
-// Fatalf to return, so after logging we panic, as its default logger exits.
+// Fatalf is called by Pebble when it cannot go on with a DB. It never
+// panics: a panic ends up recovered where Pebble's state is broken (an HTTP
+// handler recovered one and answered nothing), or kills the process without
+// a word. Damage to a copy does not come here (damage.go). Pebble's code
+// does not expect Fatalf to return, so onFatal does not either.
 func (l pebbleLogger) Fatalf(format string, args ...any) {
 	msg := "pebble: " + fmt.Sprintf(format, args...)
 	l.log.Error(msg, "show", l.show, "fatal", true)
-	panic(msg)
+	if l.onFatal != nil {
+		l.onFatal(l.show, errors.New(msg))
+	}
+	select {} // never return into Pebble; onFatal normally stops the process
 }

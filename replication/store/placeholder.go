@@ -45,7 +45,7 @@ func (s *Store) OpenPlaceholder(name string) (*Show, error) {
 	if s.HasShow(name) {
 		return nil, fmt.Errorf("store: show %s appeared while a placeholder was being made; open it again", name)
 	}
-	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: pebbleLogger{s.log, name}})
+	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: s.pebbleLogger(name)})
 	if err != nil {
 		return nil, fmt.Errorf("store: placeholder for %s: %w", name, err)
 	}

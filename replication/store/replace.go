@@ -354,6 +354,7 @@ func (s *Store) Install(name, dir string, o InstallOptions) (kept Archive, err e
 	if err := syncDir(showsDir); err != nil {
 		return kept, err
 	}
+	s.clearDamage(name)
 	s.log.Info("store: installed a new copy", "show", name, "seq", lin.Seq, "archived_old", o.Archive)
 	return kept, nil
 }
@@ -361,7 +362,10 @@ func (s *Store) Install(name, dir string, o InstallOptions) (kept Archive, err e
 // archive moves the copy at dir into DIR/archives with its description.
 func (s *Store) archive(name, dir, why, console string) (Archive, error) {
 	a := Archive{Show: name, Console: console, Time: time.Now().UTC(), Why: why}
-	if db, err := pebble.Open(dir, s.pebbleOptions(name, true)); err == nil {
+	// Read-only: the copy is kept as it is (it may be a damaged one).
+	o := s.pebbleOptions(name, true)
+	o.ReadOnly = true
+	if db, err := pebble.Open(dir, o); err == nil {
 		if lin, err := loadLineage(db); err == nil {
 			a.ShowID, a.Seq, a.Epochs = lin.ShowID, lin.Seq, lin.Epochs
 		}

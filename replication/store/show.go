@@ -80,7 +80,9 @@ func openShow(s *Store, name, dir string) (*Show, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: open show %s: %w", name, err)
+		// The record is written in one synced batch: one that does not
+		// hold (or cannot be read) is a damaged copy.
+		return nil, fmt.Errorf("store: open show %s: %w", name, s.noteDamage(name, "", err))
 	}
 	return &Show{st: s, name: name, db: db, refs: 1, lin: lin}, nil
 }

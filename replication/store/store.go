@@ -55,6 +55,16 @@ type Options struct {
 	// 8 MiB: a show is a few MiB, the console is a small device.
 	CacheBytes int64
 
+	// OnFatal is called when Pebble cannot go on with show's DB (its
+	// logger's Fatalf: a failed WAL or MANIFEST write leaves its commit
+	// pipeline broken; a write it was making may be reported done without
+	// being durable). It must not return: Pebble's code goes on as if it
+	// had not been called. Default: log and exit the process with status 1,
+	// as Pebble's own logger does, so that a backup takes over and the
+	// console restarts on its WAL. Damage found reading a copy is not
+	// fatal (damage.go).
+	OnFatal func(show string, err error)
+
 	// MemTableBytes is Pebble's memtable size per open show. Default 4 MiB.
 	// 16 MiB halves the store's CPU per edit over long runs (most edit-log
 	// entries are trimmed before such a memtable is flushed: 9.3 → 5.5 µs
@@ -87,6 +97,13 @@ func (o Options) withDefaults() Options {
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = DefaultMemTableBytes
 	}
+	if o.OnFatal == nil {
+		log := o.Logger
+		o.OnFatal = func(show string, err error) {
+			log.Error("store: Pebble cannot go on; stopping the process", "show", show, "err", err)
+			os.Exit(1)
+		}
+	}
 	return o
 }
 
@@ -105,6 +122,9 @@ type Store struct {
 	// closed, closed when it is: Pebble holds the directory's lock until
 	// then, so an open meanwhile waits for it.
 	closing map[string]chan struct{}
+
+	damageMu sync.Mutex
+	dmg      damage // damaged copies and checked sstables (damage.go)
 	// Install and Restore open Pebble DBs (on the shared cache) outside mu;
 	// Close waits for them. Counted under mu, with closed false.
 	ops sync.WaitGroup
@@ -284,7 +304,8 @@ func (s *Store) pebbleOptions(name string, mustExist bool) *pebble.Options {
 		MaxOpenFiles:       256,
 		FormatMajorVersion: pebble.FormatNewest,
 		ErrorIfNotExists:   mustExist,
-		Logger:             pebbleLogger{log: s.log, show: name},
+		Logger:             s.pebbleLogger(name),
+		EventListener:      s.eventListener(name),
 	}
 	o.WithFSDefaults() // Pebble's disk health checks, which it adds only to a default FS
 	return o

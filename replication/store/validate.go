@@ -88,3 +88,12 @@ func quoteKey(s string) string {
 	}
 	return fmt.Sprintf("%q…", s[:cut])
 }
+
+// ValidateEpochs checks an epoch history as a copy holding edits 1..seq
+// would have it: IDs non-empty, at most 128 bytes and unique; the first
+// epoch begins at seq 1, none begins before the one before it, and none
+// after seq+1. The engine checks what peers send with it.
+func ValidateEpochs(eps []Epoch, seq uint64) error { return checkEpochs(eps, seq) }
+
+// ValidateEpochID checks one epoch ID.
+func ValidateEpochID(id string) error { return checkEpochID(id) }

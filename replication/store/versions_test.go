@@ -167,7 +167,7 @@ func TestUpgradeFormat1(t *testing.T) {
 	s.Close()
 
 	// Make it a format-1 copy by hand.
-	db, err := pebble.Open(filepath.Join(dir, "shows", "demo"), &pebble.Options{Logger: pebbleLogger{quiet, "demo"}})
+	db, err := pebble.Open(filepath.Join(dir, "shows", "demo"), &pebble.Options{Logger: pebbleLogger{log: quiet, show: "demo"}})
 	if err != nil {
 		t.Fatal(err)
 	}

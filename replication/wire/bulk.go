@@ -93,5 +93,6 @@ func (b *batchConn) uncork() error {
 func newTLSConn(tc net.Conn, bc *batchConn) *Conn {
 	c := NewConn(tc)
 	c.bc = bc
+	c.writeTimeout = DefaultWriteTimeout
 	return c
 }

@@ -43,7 +43,21 @@ type Conn struct {
 	w       *bufio.Writer
 	scratch []byte     // encoding buffer, reused under wmu
 	bc      *batchConn // under the TLS conn; nil on a plain one
+
+	writeTimeout time.Duration // bounds each write; 0: none (see SetWriteTimeout)
 }
+
+// DefaultWriteTimeout bounds each write on the Conns that Dial, Client and
+// Server return: a peer that stops reading (its socket buffers full) fails
+// the writer after this long instead of holding it, and the write lock,
+// for good. Over TLS a write that timed out leaves the connection unusable:
+// close it.
+const DefaultWriteTimeout = 10 * time.Second
+
+// SetWriteTimeout bounds every later write (WriteMsg, Flush, Send,
+// WriteChunk) to d from when it takes the write lock; 0 removes the bound.
+// Call it before the Conn is shared.
+func (c *Conn) SetWriteTimeout(d time.Duration) { c.writeTimeout = d }
 
 // NewConn wraps nc. Dial, Client and Server return Conns over TLS; NewConn
 // on a plain connection is for tests.
@@ -66,6 +80,9 @@ func (c *Conn) WriteMsg(m Msg) error {
 // collected below it and sent by unlockW, in a few large writes.
 func (c *Conn) lockW() {
 	c.wmu.Lock()
+	if c.writeTimeout > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	}
 	if c.bc != nil {
 		c.bc.cork()
 	}

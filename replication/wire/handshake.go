@@ -111,6 +111,9 @@ func judge(me, peer Hello, peerCert string) error {
 	if peer.Console == "" {
 		return fmt.Errorf("wire: peer sent an empty console ID: %w", ErrProtocol)
 	}
+	if !ValidConsoleID(peer.Console) {
+		return fmt.Errorf("wire: peer sent console ID %q, not 1 to 64 characters without spaces: %w", peer.Console, ErrProtocol)
+	}
 	if peer.Console == me.Console {
 		return fmt.Errorf("wire: two consoles named %s on the show network: %w; give each console a unique --id", me.Console, ErrDuplicateConsole)
 	}
@@ -121,6 +124,13 @@ func judge(me, peer Hello, peerCert string) error {
 		return fmt.Errorf("wire: peer %s holds network key %s, this console (%s) holds %s: %w", peer.Console, peer.KeyFP, me.Console, me.KeyFP, ErrAuth)
 	}
 	return nil
+}
+
+// ValidConsoleID reports whether id can name a console (consoled's --id):
+// 1 to 64 bytes, no spaces or control characters. A name goes into logs,
+// the status page and file records, so a peer's is held to it too.
+func ValidConsoleID(id string) bool {
+	return id != "" && len(id) <= 64 && !strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f })
 }
 
 // parseHello decodes a Hello frame. A Hello from a different protocol

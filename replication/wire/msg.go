@@ -6,7 +6,12 @@ import (
 
 // ProtocolVersion is the version of the messages below. Bump it whenever an
 // encoding changes; the handshake refuses a peer whose version is not
-// Compatible, so encodings need no per-message versioning.
+// Compatible, so encodings need no per-message versioning. It also stands
+// for the discovery beacon's format (replication/discovery.go): consoles
+// that cannot read each other's beacons are told so by the handshake
+// instead of silently not finding each other. Version 4: beacons carry
+// the sender's address and time; JoinMerge; object records in the copies a
+// full sync ships.
 const ProtocolVersion uint16 = 4
 
 // Compatible reports whether consoles speaking versions a and b can talk.

@@ -1,0 +1,231 @@
+package replication
+
+// The simulation's scheduler: every goroutine of every simulated console
+// (started with sched.Go) is a coroutine, and the scheduler runs them one
+// at a time, in the order they were started, on a simulated clock. A
+// coroutine runs until it waits (sched.Wait, recv, or a simulated socket);
+// when none can move, the clock jumps to the next deadline or network
+// event. Nothing else decides what runs when, so one seed replays a whole
+// run exactly.
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+)
+
+// simSched is one simulated world's scheduler. All of it runs on the
+// goroutine that calls run.
+type simSched struct {
+	now    time.Time
+	procs  []*simProc
+	cur    *simProc
+	events []simEvent // future happenings (network deliveries), by time then order
+	seq    uint64     // orders events scheduled for the same time
+	moved  bool       // something happened in this round
+	nextID int
+}
+
+type simProc struct {
+	id       int
+	node     string // the console it belongs to ("" for the harness)
+	name     string
+	next     func() (struct{}, bool)
+	stop     func()
+	yield    func(struct{}) bool
+	deadline time.Time // of the wait it is in
+	killed   bool
+	done     bool
+	g        *group
+}
+
+type simEvent struct {
+	at  time.Time
+	seq uint64
+	fn  func()
+}
+
+// errKilled unwinds a coroutine whose console crashed.
+var errKilled = errors.New("simulated console crashed")
+
+func newSimSched(start time.Time) *simSched { return &simSched{now: start} }
+
+func (s *simSched) Now() time.Time { return s.now }
+
+// on returns the sched a console's engine uses: its coroutines are tagged
+// with the console, so that a crash can end them all.
+func (s *simSched) on(node string) sched { return simNode{s, node} }
+
+type simNode struct {
+	s    *simSched
+	node string
+}
+
+func (n simNode) Now() time.Time        { return n.s.now }
+func (n simNode) Go(g *group, f func()) { n.s.spawn(n.node, "", g, f) }
+func (n simNode) Wait(deadline time.Time, chs ...<-chan struct{}) int {
+	return n.s.Wait(deadline, chs...)
+}
+func (n simNode) turn(deadline time.Time) bool { return n.s.turn(deadline) }
+func (n simNode) note()                        { n.s.moved = true }
+
+func (s *simSched) Go(g *group, f func()) { s.spawn("", "", g, f) }
+
+// spawn starts f as a coroutine; it first runs at the scheduler's next
+// look at the procs (later in this round, if started during one).
+func (s *simSched) spawn(node, name string, g *group, f func()) *simProc {
+	s.nextID++
+	p := &simProc{id: s.nextID, node: node, name: name, g: g}
+	if g != nil {
+		g.add()
+	}
+	p.next, p.stop = iter.Pull(func(yield func(struct{}) bool) {
+		p.yield = yield
+		defer func() {
+			if r := recover(); r != nil && r != errKilled {
+				panic(r)
+			}
+		}()
+		f()
+	})
+	s.procs = append(s.procs, p)
+	s.moved = true
+	return p
+}
+
+// turn lets the other coroutines run, and reports false once the deadline
+// (if not zero) has passed. Called only from a coroutine.
+func (s *simSched) turn(deadline time.Time) bool {
+	p := s.cur
+	if p == nil {
+		panic("replication: simulated wait outside a simulated goroutine")
+	}
+	if p.killed {
+		panic(errKilled)
+	}
+	p.deadline = deadline
+	p.yield(struct{}{})
+	p.deadline = time.Time{}
+	if p.killed {
+		panic(errKilled)
+	}
+	if !deadline.IsZero() && !s.now.Before(deadline) {
+		s.moved = true
+		return false
+	}
+	return true
+}
+
+// Wait is sched.Wait on the simulated clock.
+func (s *simSched) Wait(deadline time.Time, chs ...<-chan struct{}) int {
+	for {
+		if i := ready(chs); i >= 0 {
+			s.moved = true
+			return i
+		}
+		if !s.turn(deadline) {
+			return -1
+		}
+	}
+}
+
+// at schedules fn (network work) for time t.
+func (s *simSched) at(t time.Time, fn func()) {
+	s.seq++
+	ev := simEvent{at: t, seq: s.seq, fn: fn}
+	i, _ := slices.BinarySearchFunc(s.events, ev, func(a, b simEvent) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	s.events = slices.Insert(s.events, i, ev)
+}
+
+// kill ends every coroutine of node at its next wait, as a power cut ends
+// a process.
+func (s *simSched) kill(node string) {
+	for _, p := range s.procs {
+		if p.node == node && !p.done {
+			p.killed = true
+		}
+	}
+}
+
+// step runs one round: every coroutine that is not done, in order, until it
+// waits again; then, if nothing moved, the clock jumps to the next deadline
+// or event. It reports false when nothing is left to happen.
+func (s *simSched) step() bool {
+	s.moved = false
+	for i := 0; i < len(s.procs); i++ {
+		p := s.procs[i]
+		if p.done {
+			continue
+		}
+		s.cur = p
+		_, alive := p.next()
+		s.cur = nil
+		if !alive {
+			p.done = true
+			s.moved = true
+			if p.g != nil {
+				p.g.done()
+			}
+		}
+	}
+	s.procs = slices.DeleteFunc(s.procs, func(p *simProc) bool { return p.done })
+	// Network work due now goes before the clock moves.
+	due := false
+	for len(s.events) > 0 && !s.events[0].at.After(s.now) {
+		ev := s.events[0]
+		s.events = s.events[1:]
+		ev.fn()
+		due = true
+	}
+	if s.moved || due {
+		return true
+	}
+	next := time.Time{}
+	for _, p := range s.procs {
+		if !p.deadline.IsZero() && (next.IsZero() || p.deadline.Before(next)) {
+			next = p.deadline
+		}
+	}
+	if len(s.events) > 0 && (next.IsZero() || s.events[0].at.Before(next)) {
+		next = s.events[0].at
+	}
+	if next.IsZero() {
+		return false
+	}
+	s.now = next
+	return true
+}
+
+// runUntil steps until cond holds, or the simulated clock passes limit.
+func (s *simSched) runUntil(limit time.Time, cond func() bool) error {
+	for !cond() {
+		if s.now.After(limit) {
+			return fmt.Errorf("simulation: not done by %s", limit.Format(time.TimeOnly))
+		}
+		if !s.step() {
+			if cond() {
+				return nil
+			}
+			return errors.New("simulation: nothing left to happen, and not done")
+		}
+	}
+	return nil
+}
+
+// close ends every coroutine still there (at the end of a test).
+func (s *simSched) close() {
+	for _, p := range s.procs {
+		p.killed = true
+	}
+	for len(s.procs) > 0 {
+		s.step()
+	}
+}
