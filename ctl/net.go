@@ -114,36 +114,40 @@ func scanNet(ctx context.Context, tg *target) (api.Net, error) {
 		addr = first.Listen
 	}
 	rows := map[string]*api.NetConsole{first.Console: netRow(first, addr)}
-	heard := map[string]api.Peer{} // what was heard of each console, for those that cannot be asked
-	var next []api.Peer
+	// What was heard of each console: where to ask it, and what to show of
+	// one that cannot be asked. A connected console's view is the freshest.
+	heard := map[string]api.Peer{}
+	queued := map[string]bool{first.Console: true}
+	var next []string
 	note := func(st api.Status) {
 		for _, p := range st.Peers {
-			if _, ok := heard[p.Console]; !ok || p.Connected && !heard[p.Console].Connected {
+			h, ok := heard[p.Console]
+			if !ok || p.Connected && !h.Connected || h.Address == "" && p.Address != "" {
 				heard[p.Console] = p
 			}
-			if rows[p.Console] == nil && !slices.ContainsFunc(next, func(q api.Peer) bool { return q.Console == p.Console }) {
-				next = append(next, p)
+			if !queued[p.Console] {
+				queued[p.Console] = true
+				next = append(next, p.Console)
 			}
 		}
 	}
 	note(first)
 	for len(next) > 0 {
-		asking := next
+		var asking []api.Peer
+		for _, id := range next {
+			asking = append(asking, heard[id])
+		}
 		next = nil
-		answers := askAll(ctx, asking, cfg)
-		for i, p := range asking {
-			a := answers[i]
-			if a.err != "" {
-				h := heard[p.Console]
-				rows[p.Console] = &api.NetConsole{Console: p.Console, Address: h.Address, Role: h.Role, Show: h.Show, Seq: h.Seq,
+		for i, a := range askAll(ctx, asking, cfg) {
+			p := asking[i]
+			switch {
+			case a.err != "":
+				rows[p.Console] = &api.NetConsole{Console: p.Console, Address: p.Address, Role: p.Role, Show: p.Show, Seq: p.Seq,
 					Faults: []api.Fault{}, Error: a.err}
-				continue
+			case rows[a.st.Console] == nil: // else another console answered at that address, listed already
+				rows[a.st.Console] = netRow(a.st, p.Address)
+				note(a.st)
 			}
-			if rows[a.st.Console] != nil { // another name at that address: listed already
-				continue
-			}
-			rows[a.st.Console] = netRow(a.st, p.Address)
-			note(a.st)
 		}
 	}
 	if a := heard[first.Console].Address; tg.remote == "" && a != "" {
