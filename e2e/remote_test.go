@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -78,6 +79,34 @@ func (r remote) net(addr string) api.Net {
 		r.t.Fatal(err)
 	}
 	return n
+}
+
+// watch runs consolectl net --watch --json on addr until it has printed n
+// lines, and stops it.
+func (r remote) watch(addr string, n int) []string {
+	r.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "consolectl"), "--remote", addr, "--network-key", r.key, "net", "--watch", "--json", "--interval", "100ms")
+	cmd.Env = r.env()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	var lines []string
+	sc := bufio.NewScanner(out)
+	for len(lines) < n && sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) < n {
+		r.t.Fatalf("net --watch printed %d lines in 30s, want %d: %v", len(lines), n, sc.Err())
+	}
+	return lines
 }
 
 // freeAddr is a loopback address free right now, for a console that must
@@ -285,6 +314,13 @@ func TestNetListsTheShowNetwork(t *testing.T) {
 	check(viaSocket, map[string]string{"desk-1": "active", "desk-2": "backup", "desk-3": "backup"}, seq)
 	if out := r.must(addr["desk-3"], "net"); !strings.HasPrefix(out, "CONSOLE  ADDRESS") || strings.Count(out, "\n") != 4 || !strings.Contains(out, "desk-1") {
 		t.Fatalf("net:\n%s", out)
+	}
+	// --watch --json: a line per refresh, until it is stopped.
+	for i, line := range r.watch(addr["desk-1"], 3) {
+		var n api.Net
+		if err := json.Unmarshal([]byte(line), &n); err != nil || len(n.Consoles) != 3 {
+			t.Fatalf("net --watch --json line %d: %v %q", i, err, line)
+		}
 	}
 
 	cs[0].kill() // the active
