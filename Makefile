@@ -12,9 +12,12 @@ run: build
 	mkdir -p run
 	bin/consoled --data run --board mock
 
+# Every test with the race detector, then the deterministic simulation's
+# 1,000 fault schedules without it (under it they run 50).
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m -run 'TestSimulation$$' ./replication -sim.seeds=1000
 
 bench: build
 	$(GO) run ./scripts/bench

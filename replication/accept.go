@@ -42,12 +42,10 @@ func (e *Engine) accept(ctx context.Context, ln net.Listener) (net.Conn, func(),
 			}
 			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
 			e.log.Warn("peer listener: accept failed; retrying", "err", err, "in", delay)
-			select {
-			case <-e.clock.After(delay):
-				continue
-			case <-ctx.Done():
+			if !sleep(e.sched, delay, ctx.Done()) {
 				return nil, nil, ctx.Err()
 			}
+			continue
 		}
 		delay = 0
 		if release, ok := e.startHandshake(nc.RemoteAddr()); ok {

@@ -52,10 +52,8 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 	}
 	p.cancelServe = cancel
 	p.serveMu.Unlock()
-	e.net.wg.Add(1)
 	e.serving.Add(1)
-	go func() {
-		defer e.net.wg.Done()
+	e.sched.Go(&e.net.wg, func() {
 		defer e.serving.Add(-1)
 		defer cancel()
 		e.mu.RLock()
@@ -73,7 +71,7 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 			p.conn.Send(&wire.Error{Kind: "join", Msg: e.id + " no longer serves the show"})
 		}
 		e.dropBackup(p)
-	}()
+	})
 }
 
 // serveBackup answers a join and then streams every new edit to the backup
@@ -93,17 +91,15 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 	e.joinStarted(p)
 	defer e.joinEnded(p)
 	// Stop serving when this console logs off or hands over.
-	go func() {
-		select {
-		case <-session.Done():
+	e.sched.Go(&e.net.wg, func() {
+		if e.sched.Wait(time.Time{}, session.Done(), ctx.Done()) == 0 {
 			p.serveMu.Lock()
 			if p.cancelServe != nil {
 				p.cancelServe()
 			}
 			p.serveMu.Unlock()
-		case <-ctx.Done():
 		}
-	}()
+	})
 	theirs := store.Lineage{ShowID: j.ShowID, Epochs: fromWireEpochs(j.Epochs), Seq: j.Seq}
 	mine := sh.Lineage()
 	cmp := Compare(theirs, mine)
@@ -211,14 +207,10 @@ func (e *Engine) stream(ctx context.Context, p *peer, sh *store.Show, next uint6
 			if next >= upTo {
 				e.markLive(p, next)
 			}
-			select {
-			case <-wake:
-				continue
-			case <-ctx.Done():
-				return nil
-			case <-p.done:
+			if e.sched.Wait(time.Time{}, wake, ctx.Done(), p.done) > 0 {
 				return nil
 			}
+			continue
 		}
 		if err := p.conn.Send(&wire.Edits{Edits: batch}); err != nil {
 			return err
@@ -293,7 +285,7 @@ func (e *Engine) serveForward(ctx context.Context, p *peer, f *wire.Forward) {
 	for i, o := range f.Ops {
 		ops[i] = store.Op{Key: o.Key, Value: o.Value, Delete: o.Delete}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := e.withDeadline(ctx, after(e.sched, 30*time.Second))
 	defer cancel()
 	r := &wire.ForwardReply{ReqID: f.ReqID}
 	seq, err := e.submitActive(ctx, ops)

@@ -19,21 +19,28 @@ import (
 // log no longer has them); the join goes on the usual way.
 var errNoAdopt = errors.New("the joiner's edit log does not reach back to the active's copy")
 
-// adoptTimeout bounds how long the active waits for a joiner's edits while
-// it takes no edits of its own.
+// adoptTimeout bounds how long the active waits for a joiner's edits (or a
+// merge's changes) while it takes no edits of its own.
 const adoptTimeout = 30 * time.Second
 
 // adopt takes the edits after the active's seq from p, whose copy's history
 // has the active's as a strict prefix, and starts a new epoch after them.
-// The active orders no edits meanwhile (it holds e.mu), so its copy stays a
-// prefix of the joiner's until the edits are in.
+// While they come in the copy is in p's epochs, and this console's own
+// edits fail to commit (store.AppendIn) and are made again once the new
+// epoch begins; so its copy stays a prefix of p's until the edits are in.
 func (e *Engine) adopt(ctx context.Context, p *peer, sh *store.Show, theirs store.Lineage) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	mine := sh.Lineage()
-	if e.role != RoleActive || e.show != sh {
+	release, err := e.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	e.mu.RLock()
+	active := e.role == RoleActive && e.show == sh
+	e.mu.RUnlock()
+	if !active {
 		return e.errNotActive()
 	}
+	mine := sh.Lineage()
 	if Compare(theirs, mine).Relation != BPrefix {
 		return errNoAdopt // an edit of ours committed since the join came in
 	}
@@ -42,16 +49,35 @@ func (e *Engine) adopt(ctx context.Context, p *peer, sh *store.Show, theirs stor
 	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinAdopt, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
 		return err
 	}
-	err := takeEdits(ctx, p, func(edits []wire.Edit) error {
+	err = e.takeEdits(ctx, p, func(edits []wire.Edit) error {
 		if edits[0].Seq != sh.Lineage().Seq+1 {
 			return fmt.Errorf("edits from %s start at seq %d, want %d", p.id, edits[0].Seq, sh.Lineage().Seq+1)
 		}
 		return applyEdits(sh, theirs.ShowID, theirs.Epochs, edits)
 	})
+	got := sh.Lineage()
+	if got.Seq > mine.Seq {
+		// Whatever came, this console goes on ordering edits in an epoch
+		// of its own after it.
+		epoch := e.newEpochID()
+		if _, serr := sh.StartEpoch(epoch); serr != nil {
+			return errors.Join(err, serr)
+		}
+		e.mu.Lock()
+		if e.show == sh {
+			e.epoch = epoch
+		}
+		e.mu.Unlock()
+		if pl := e.pipelineFor(sh); pl != nil {
+			pl.forget() // the ring no longer ends where the show does
+		}
+		e.bumpSeq()
+		e.stats.adoptions.Add(1)
+		e.log.Info("took the joiner's newer edits", "peer", p.id, "from_seq", mine.Seq+1, "to_seq", got.Seq, "epoch", epoch)
+	}
 	if err != nil {
 		return fmt.Errorf("taking the edits of %s: %w", p.id, err)
 	}
-	got := sh.Lineage()
 	if got.Seq < theirs.Seq {
 		if got.Seq == mine.Seq {
 			return errNoAdopt
@@ -59,25 +85,22 @@ func (e *Engine) adopt(ctx context.Context, p *peer, sh *store.Show, theirs stor
 		// Part of them: still no loss, the rest goes the usual way.
 		e.log.Warn("took only part of the joiner's edits", "peer", p.id, "seq", got.Seq, "their_seq", theirs.Seq)
 	}
-	// This console goes on ordering edits, in an epoch of its own after the
-	// adopted ones.
-	epoch := newEpochID()
-	if _, err := sh.StartEpoch(epoch); err != nil {
-		return err
-	}
-	if pl := e.pipelineFor(sh); pl != nil {
-		pl.forget() // the ring no longer ends where the show does
-	}
-	e.bumpSeq()
-	e.stats.adoptions.Add(1)
-	e.log.Info("took the joiner's newer edits", "peer", p.id, "from_seq", mine.Seq+1, "to_seq", got.Seq, "epoch", epoch)
 	return nil
 }
 
+// take waits until no other console's edits or changes are being taken in
+// (adopt, merge), and holds that until release.
+func (e *Engine) take(ctx context.Context) (release func(), err error) {
+	if send(e.sched, e.taking, struct{}{}, time.Time{}, ctx.Done()) != 1 {
+		return nil, ctx.Err()
+	}
+	return func() { <-e.taking }, nil
+}
+
 // takeEdits passes each batch of edits p sends to fn, until the empty batch
-// that ends them (see sendNewer).
-func takeEdits(ctx context.Context, p *peer, fn func([]wire.Edit) error) error {
-	ctx, cancel := context.WithTimeout(ctx, adoptTimeout)
+// that ends them (see sendNewer), within adoptTimeout.
+func (e *Engine) takeEdits(ctx context.Context, p *peer, fn func([]wire.Edit) error) error {
+	ctx, cancel := e.withDeadline(ctx, after(e.sched, adoptTimeout))
 	defer cancel()
 	for {
 		m, err := p.receive(ctx)

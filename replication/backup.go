@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"consoled/replication/store"
 	"consoled/replication/wire"
@@ -58,18 +59,18 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 					return nil, fmt.Errorf("%s is no longer active for %s", p.id, show)
 				}
 			}
-			select {
-			case m := <-p.inbox:
+			m, _, i := recv(e.sched, p.inbox, time.Time{}, changed, p.done, ctx.Done())
+			switch i {
+			case 3:
 				return m, nil
-			case <-changed:
-			case <-p.done:
+			case 1:
 				select {
 				case m := <-p.inbox:
 					return m, nil
 				default:
 					return nil, fmt.Errorf("connection to %s lost", p.id)
 				}
-			case <-ctx.Done():
+			case 2:
 				return nil, ctx.Err()
 			}
 		}
@@ -213,10 +214,12 @@ const maxApplyBytes = 8 << 20
 // epochs as the stream enters them, and returns the last seq applied.
 func (e *Engine) applyStream(sh *store.Show, showID string, epochs []store.Epoch, edits []wire.Edit) (uint64, error) {
 	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.show != sh {
+	current := e.show == sh
+	e.mu.RUnlock()
+	if !current {
 		return 0, ErrNotLoggedOn
 	}
+	// Off e.mu: a log-off that closes sh meanwhile fails the write.
 	if err := applyEdits(sh, showID, epochs, edits); err != nil {
 		return 0, err
 	}
@@ -251,33 +254,40 @@ func (e *Engine) takeSnapshot(ctx context.Context, p *peer, show string, mine st
 		return err
 	}
 	o := e.installOptions(mine, lin, "active "+p.id)
+	// The switch is done off e.mu (it opens Pebble, fsyncs, renames): Status
+	// and the heartbeats go on meanwhile, with the old copy's lineage; reads
+	// of the show wait for it (reading).
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.show == nil || e.show.Name() != show {
+		e.mu.Unlock()
 		return ErrNotLoggedOn
 	}
-	if err := e.show.Close(); err != nil {
+	old, switched := e.show, make(chan struct{})
+	e.switched = switched
+	e.mu.Unlock()
+	e.readers.wait(e.sched)
+	if err := old.Close(); err != nil {
 		e.log.Warn("closing the old copy", "err", err)
 	}
-	e.show = nil
 	kept, ierr := e.st.Install(show, dir, o)
 	sh, err := e.st.OpenShow(show, true)
+	e.mu.Lock()
+	e.switched = nil
+	close(switched)
 	if err != nil {
-		e.role = RoleOff
+		e.show, e.role = nil, RoleOff
+		e.mu.Unlock()
 		return fmt.Errorf("reopening %s after the transfer: %w", show, err)
 	}
 	e.show = sh
+	e.mu.Unlock()
 	if ierr != nil {
 		return ierr
 	}
 	if kept.Name != "" {
 		// Off the lock: it reads both copies whole.
 		common := Compare(mine, lin).Common
-		e.net.wg.Add(1)
-		go func() {
-			defer e.net.wg.Done()
-			e.checkArchived(sh, kept, common, p.id)
-		}()
+		e.sched.Go(&e.net.wg, func() { e.checkArchived(sh, kept, common, p.id) })
 	}
 	return nil
 }
@@ -302,21 +312,29 @@ func (e *Engine) checkArchived(sh *store.Show, kept store.Archive, common uint64
 	}
 	e.log.Error("edits of this console's copy are not in the live show; they are kept in an archive",
 		"count", n, "archive", kept.Name, "active", active, "common_seq", common, "keys", strings.Join(keys, " "))
-	e.report(Merge{With: active, Time: e.clock.Now().UTC(), Common: common, Conflicts: keys, Unmatched: n, Archive: kept.Name})
+	e.report(Merge{With: active, Time: e.sched.Now().UTC(), Common: common, Conflicts: keys, Unmatched: n, Archive: kept.Name})
 }
 
 // materialize replaces the placeholder the engine holds for show with the
 // show on disk, created empty.
 func (e *Engine) materialize(show string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.show == nil || e.show.Name() != show {
+	e.mu.RLock()
+	ph := e.show
+	e.mu.RUnlock()
+	if ph == nil || ph.Name() != show {
 		return ErrNotLoggedOn
 	}
-	sh, err := e.st.Materialize(e.show)
+	// Off e.mu: it creates the show on disk. Nothing reads a placeholder.
+	sh, err := e.st.Materialize(ph)
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if err != nil {
 		e.show, e.role = nil, RoleOff
 		return fmt.Errorf("creating %s to take the edits: %w", show, err)
+	}
+	if e.show != ph {
+		sh.Close()
+		return ErrNotLoggedOn
 	}
 	e.show = sh
 	return nil
@@ -364,12 +382,11 @@ func (e *Engine) forward(ctx context.Context, p *peer, ops []store.Op) (uint64, 
 	if err := p.conn.Send(&wire.Forward{ReqID: id, Ops: w}); err != nil {
 		return 0, fmt.Errorf("%w: sending to %s: %v", ErrOutcomeUnknown, p.id, err)
 	}
-	var r *wire.ForwardReply
-	select {
-	case r = <-ch:
-	case <-p.done:
+	r, _, i := recv(e.sched, ch, time.Time{}, p.done, ctx.Done())
+	switch i {
+	case 0:
 		return 0, fmt.Errorf("%w: connection to %s lost before it answered", ErrOutcomeUnknown, p.id)
-	case <-ctx.Done():
+	case 1:
 		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 	}
 	if r.Err != "" {
@@ -383,12 +400,8 @@ func (e *Engine) forward(ctx context.Context, p *peer, ops []store.Op) (uint64, 
 		if sh == nil || sh.Lineage().Seq >= r.Seq {
 			return r.Seq, nil
 		}
-		select {
-		case <-wake:
-		case <-p.done:
+		if e.sched.Wait(time.Time{}, wake, p.done, ctx.Done()) > 0 {
 			return r.Seq, nil // acknowledged by the active; ours follows on rejoin
-		case <-ctx.Done():
-			return r.Seq, nil
 		}
 	}
 }

@@ -49,7 +49,7 @@ func (e *Engine) takeBeacon(b beacon, from *net.UDPAddr) (string, bool) {
 	if !from.IP.Equal(b.Addr) {
 		return refuse("sent from another address than it names")
 	}
-	now := e.clock.Now()
+	now := e.sched.Now()
 	if off := now.Sub(time.UnixMilli(b.Time)); off > beaconWindow || off < -beaconWindow {
 		e.clockOff(b.Console, addr, off)
 		return refuse("stamped " + off.Round(time.Second).String() + " from this console's clock")
@@ -81,9 +81,9 @@ func (e *Engine) clockOff(console, addr string, off time.Duration) {
 	key := "clock of " + console
 	e.net.faultMu.Lock()
 	prev, seen := e.net.faults[key]
-	e.net.faults[key] = faultNote{msg: msg, at: e.clock.Now()}
+	e.net.faults[key] = faultNote{msg: msg, at: e.sched.Now()}
 	e.net.faultMu.Unlock()
-	if !seen || e.clock.Since(prev.at) > time.Minute {
+	if !seen || e.sched.Now().Sub(prev.at) > time.Minute {
 		e.log.Warn("beacon ignored: the clocks disagree", "console", console, "addr", addr, "off", off.Round(time.Second))
 		e.notify()
 	}
@@ -118,7 +118,7 @@ func (d *discovered) after(e *Engine, addr string, kept bool) (_ bool, stop bool
 	e.net.mu.Lock()
 	delete(e.net.dialAddr, addr)
 	e.net.mu.Unlock()
-	now := e.clock.Now()
+	now := e.sched.Now()
 	e.guard.mu.Lock()
 	for a, at := range e.guard.givenUp {
 		if now.Sub(at) >= discoveredCooldown {

@@ -21,16 +21,11 @@ func listenBeacons(t *testing.T, e *Engine) *net.UDPAddr {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.net.wg.Add(2)
-	go func() {
-		defer e.net.wg.Done()
+	e.sched.Go(&e.net.wg, func() {
 		<-e.netCtx.Done()
 		in.Close()
-	}()
-	go func() {
-		defer e.net.wg.Done()
-		e.receiveBeacons(e.netCtx, in, beaconKey(e.opts.Key))
-	}()
+	})
+	e.sched.Go(&e.net.wg, func() { e.receiveBeacons(e.netCtx, in, beaconKey(e.opts.Key)) })
 	return in.LocalAddr().(*net.UDPAddr)
 }
 

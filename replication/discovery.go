@@ -123,23 +123,15 @@ func (e *Engine) startDiscovery(ctx context.Context, ifname string) error {
 	}
 	key := beaconKey(e.opts.Key)
 	e.log.Info("discovery on", "nic", ifname, "group", DiscoveryGroup)
-	e.net.wg.Add(3)
-	go func() {
-		defer e.net.wg.Done()
-		<-ctx.Done()
+	e.sched.Go(&e.net.wg, func() {
+		e.sched.Wait(time.Time{}, ctx.Done())
 		in.Close()
 		out.Close()
-	}()
-	go func() {
-		defer e.net.wg.Done()
-		e.sendBeacons(ctx, out, group, key)
-	}()
-	go func() {
-		defer e.net.wg.Done()
-		e.receiveBeacons(ctx, in, key)
-	}()
+	})
+	e.sched.Go(&e.net.wg, func() { e.sendBeacons(ctx, out, group, key) })
+	e.sched.Go(&e.net.wg, func() { e.receiveBeacons(ctx, in, key) })
 	e.net.mu.Lock()
-	e.net.discoveryFrom = e.clock.Now()
+	e.net.discoveryFrom = e.sched.Now()
 	e.net.mu.Unlock()
 	return nil
 }
@@ -152,16 +144,12 @@ func (e *Engine) sendBeacons(ctx context.Context, out *net.UDPConn, group *net.U
 	p, _ := strconv.Atoi(port)
 	me := beacon{Console: e.id, Port: uint16(p), Addr: out.LocalAddr().(*net.UDPAddr).IP.To4()}
 	e.ownBeacon(me)
-	t := e.clock.NewTicker(BeaconInterval)
-	defer t.Stop()
 	for {
-		me.Time = e.clock.Now().UnixMilli()
+		me.Time = e.sched.Now().UnixMilli()
 		if _, err := out.WriteToUDP(encodeBeacon(key, me), group); err != nil && ctx.Err() == nil {
 			e.log.Debug("beacon not sent", "err", err)
 		}
-		select {
-		case <-t.Chan():
-		case <-ctx.Done():
+		if !sleep(e.sched, BeaconInterval, ctx.Done()) {
 			return
 		}
 	}

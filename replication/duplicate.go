@@ -35,7 +35,7 @@ func (e *Engine) noteDuplicate(dialed bool, addr string, h wire.Hello) {
 		addr = a
 	}
 	e.guard.mu.Lock()
-	e.guard.duplicate = duplicateNote{addr: addr, at: e.clock.Now()}
+	e.guard.duplicate = duplicateNote{addr: addr, at: e.sched.Now()}
 	e.guard.mu.Unlock()
 }
 
@@ -45,7 +45,7 @@ func (e *Engine) checkDuplicate(show string) error {
 	e.guard.mu.Lock()
 	d := e.guard.duplicate
 	e.guard.mu.Unlock()
-	if d.at.IsZero() || e.clock.Since(d.at) > duplicateFresh {
+	if d.at.IsZero() || e.sched.Now().Sub(d.at) > duplicateFresh {
 		return nil
 	}
 	me := e.ListenAddr()

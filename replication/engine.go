@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -62,6 +63,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock defaults to the real clock.
 	Clock clockwork.Clock
+	// Transport reaches the other consoles. Default: TCP with TLS 1.3 from
+	// Key.
+	Transport Transport
 
 	// Key is the show network's key: only consoles holding it can connect.
 	Key wire.Key
@@ -116,11 +120,13 @@ type Options struct {
 	// it must not block for long. Without it they are closed.
 	Control func(net.Conn)
 
-	// Test seams, set by this package's tests only: every peer connection
-	// passes through wrapConn, and a full copy's sender waits copyDelay
-	// before it ends the copy (so that tests can act while one is under
-	// way).
-	wrapConn  func(net.Conn) net.Conn
+	// Test seams, set by this package's tests only: how the engine runs
+	// its goroutines and waits (the simulation's scheduler; default
+	// goroutines and Clock), where its random numbers come from (default
+	// crypto/rand), and how long a full copy's sender waits before it ends
+	// the copy (so that tests can act while one is under way).
+	sched     sched
+	rand      io.Reader
 	copyDelay time.Duration
 }
 
@@ -130,6 +136,12 @@ func (o *Options) defaults() {
 	}
 	if o.Clock == nil {
 		o.Clock = clockwork.NewRealClock()
+	}
+	if o.sched == nil {
+		o.sched = realSched{o.Clock}
+	}
+	if o.rand == nil {
+		o.rand = rand.Reader
 	}
 	if o.Ack == "" {
 		o.Ack = AckOne
@@ -170,17 +182,23 @@ type Engine struct {
 	id    string
 	st    *store.Store
 	log   *slog.Logger
-	clock clockwork.Clock
+	sched sched // goroutines and waits (sched.go)
 
-	// launchMu serialises launch and log-off.
-	launchMu sync.Mutex
+	// launchMu serialises launch and log-off; it is held while they wait.
+	launchMu waitMutex
 
 	// mu guards the role and the open show. Edits hold it shared while they
 	// commit, so a log-off waits for edits in flight instead of closing the
 	// show under them.
-	mu            sync.RWMutex
-	role          Role
-	show          *store.Show
+	mu    sync.RWMutex
+	role  Role
+	show  *store.Show
+	epoch string // the epoch this console began as active, whose edits it orders
+	// switched is closed once a copy being switched in is (takeSnapshot);
+	// nil when none is. readers counts the reads of show under way outside
+	// e.mu (reading).
+	switched      chan struct{}
+	readers       group
 	session       context.Context // ends at log-off
 	endSession    context.CancelFunc
 	following     *peer // the active this backup applies
@@ -228,6 +246,11 @@ type Engine struct {
 	netCtx    context.Context
 	netCancel context.CancelFunc
 	started   bool
+	closing   chan struct{} // closed by Close: timers stop waiting
+	closeOnce sync.Once
+	// taking is held (a value in it) while another console's edits or
+	// changes are taken into the show: one adoption or merge at a time.
+	taking chan struct{}
 }
 
 // New returns an engine that is logged off. Start connects it to the network.
@@ -240,18 +263,21 @@ func New(opts Options) (*Engine, error) {
 	}
 	opts.defaults()
 	e := &Engine{
-		opts:    opts,
-		id:      opts.ID,
-		st:      opts.Store,
-		log:     opts.Logger.With("console", opts.ID),
-		clock:   opts.Clock,
-		role:    RoleOff,
-		seqCh:   make(chan struct{}),
-		roleCh:  make(chan struct{}),
-		anyCh:   make(chan struct{}),
-		linkCh:  make(chan struct{}),
-		changed: make(chan struct{}, 1),
-		kickCh:  make(chan struct{}, 1),
+		opts:     opts,
+		id:       opts.ID,
+		st:       opts.Store,
+		log:      opts.Logger.With("console", opts.ID),
+		sched:    opts.sched,
+		role:     RoleOff,
+		seqCh:    make(chan struct{}),
+		roleCh:   make(chan struct{}),
+		anyCh:    make(chan struct{}),
+		linkCh:   make(chan struct{}),
+		changed:  make(chan struct{}, 1),
+		kickCh:   make(chan struct{}, 1),
+		closing:  make(chan struct{}),
+		taking:   make(chan struct{}, 1),
+		launchMu: newWaitMutex(),
 	}
 	e.linkUp.Store(true)
 	e.acks.links = map[string]*backupLink{}
@@ -283,11 +309,7 @@ func (e *Engine) Start() error {
 		}
 	}
 	e.started = true
-	e.net.wg.Add(1)
-	go func() {
-		defer e.net.wg.Done()
-		e.reconcileLoop(e.netCtx)
-	}()
+	e.sched.Go(&e.net.wg, func() { e.reconcileLoop(e.netCtx) })
 	return nil
 }
 
@@ -322,7 +344,7 @@ type ackSet struct {
 	// no particular order; each ack releases exactly the ones it covers,
 	// so a Submit wakes once instead of on every ack.
 	waiting  []*submission
-	watchdog clockwork.Timer // armed while any submission waits
+	watchdog func() // stops the watchdog armed while any submission waits
 	// stopped: this console is not (or no longer) active, so "no backup
 	// connected" no longer means "durable here is enough"; see stopAcks.
 	stopped  bool
@@ -389,9 +411,11 @@ func (e *Engine) setSyncing(on bool) {
 
 // newEpochID mints an epoch ID: random, so two consoles that become active
 // independently never share one.
-func newEpochID() string {
+func (e *Engine) newEpochID() string {
 	var b [8]byte
-	rand.Read(b[:])
+	if _, err := io.ReadFull(e.opts.rand, b[:]); err != nil {
+		panic(err) // crypto/rand never fails (its docs); the simulation's source neither
+	}
 	return hex.EncodeToString(b[:])
 }
 
@@ -405,8 +429,10 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 	// reconcile skips its turn while a launch holds launchMu (failover.go):
 	// run it once this one is done.
 	defer e.kick()
-	e.launchMu.Lock()
-	defer e.launchMu.Unlock()
+	if !e.launchMu.lock(e.sched, ctx.Done()) {
+		return ctx.Err()
+	}
+	defer e.launchMu.unlock()
 	e.mu.RLock()
 	role, cur := e.role, e.show
 	e.mu.RUnlock()
@@ -488,20 +514,17 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 			return err
 		}
 		e.log.Warn("join failed; looking for the active again", "show", show, "err", err)
-		select {
-		case <-e.clock.After(time.Duration(attempt) * 50 * time.Millisecond):
-		case <-ctx.Done():
-		}
+		sleep(e.sched, time.Duration(attempt)*50*time.Millisecond, ctx.Done())
 		e.waitForActive(ctx, show, e.opts.JoinWait)
 	}
-	epoch := newEpochID()
+	epoch := e.newEpochID()
 	lin, err := sh.StartEpoch(epoch)
 	if err != nil {
 		sh.Close()
 		return fmt.Errorf("replication: launch %s: %w", show, err)
 	}
 	e.mu.Lock()
-	e.show, e.role = sh, RoleActive
+	e.show, e.role, e.epoch = sh, RoleActive, epoch
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.mu.Unlock()
 	e.startAcks()
@@ -517,7 +540,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 // a start after a power cut or a crash (consoled --resume). A graceful
 // log-off clears it.
 func (e *Engine) recordSession(show string) {
-	if err := e.st.SetLoggedOn(store.Session{Show: show, Since: e.clock.Now().UTC()}); err != nil {
+	if err := e.st.SetLoggedOn(store.Session{Show: show, Since: e.sched.Now().UTC()}); err != nil {
 		e.log.Error("cannot record the session for --resume", "show", show, "err", err)
 	}
 }
@@ -534,22 +557,21 @@ func (e *Engine) join(ctx context.Context, sh *store.Show, p *peer) error {
 	e.roleChanged()
 	done := make(chan error, 1)
 	exited := make(chan struct{})
-	go func() {
+	e.sched.Go(&e.net.wg, func() {
 		defer close(exited)
 		e.runFollow(session, p, sh.Name(), func(err error) { done <- err })
-	}()
-	var err error
-	select {
-	case err = <-done:
+	})
+	err, _, i := recv(e.sched, done, time.Time{}, ctx.Done())
+	if i == 1 {
 		if err == nil {
 			return nil
 		}
 		err = fmt.Errorf("replication: join %s via %s: %w", sh.Name(), p.id, err)
-	case <-ctx.Done():
+	} else {
 		err = ctx.Err()
 	}
 	e.abandonJoin()
-	<-exited // a later join must not race this one's end
+	e.sched.Wait(time.Time{}, exited) // a later join must not race this one's end
 	return err
 }
 
@@ -593,17 +615,13 @@ func (e *Engine) announceOff() {
 
 // waitForActive waits up to d until a peer is active for show.
 func (e *Engine) waitForActive(ctx context.Context, show string, d time.Duration) {
-	timeout := e.clock.After(d)
+	deadline := after(e.sched, d)
 	for {
 		wake := e.anyChange()
 		if e.activeFor(show) != nil {
 			return
 		}
-		select {
-		case <-wake:
-		case <-timeout:
-			return
-		case <-ctx.Done():
+		if e.sched.Wait(deadline, wake, ctx.Done()) != 0 {
 			return
 		}
 	}
@@ -618,7 +636,7 @@ func (e *Engine) runFollow(session context.Context, p *peer, show string, joined
 	e.mu.Lock()
 	e.followRunning = false
 	if e.role == RoleBackup || e.role == RoleSyncing {
-		e.orphanSince = e.clock.Now()
+		e.orphanSince = e.sched.Now()
 	}
 	e.mu.Unlock()
 	// Tell the peers at once (Following is now empty): the backups that lost
@@ -640,8 +658,8 @@ func (e *Engine) hearAfresh(ctx context.Context, show string) *peer {
 	if !e.started {
 		return nil
 	}
-	start := e.clock.Now()
-	deadline := e.clock.After(e.opts.PeerTimeout)
+	start := e.sched.Now()
+	deadline := start.Add(e.opts.PeerTimeout)
 	for {
 		if p := e.activeFor(show); p != nil {
 			return p
@@ -657,16 +675,18 @@ func (e *Engine) hearAfresh(ctx context.Context, show string) *peer {
 		if len(silent) == 0 {
 			return nil
 		}
-		select {
-		case <-e.clock.After(5 * time.Millisecond):
-		case <-deadline:
+		switch e.sched.Wait(earlier(deadline, after(e.sched, 5*time.Millisecond)), ctx.Done()) {
+		case 0:
+			return nil
+		case -1:
+			if e.sched.Now().Before(deadline) {
+				continue
+			}
 			p := e.activeFor(show)
 			if p == nil {
 				e.log.Warn("launching without a fresh word from every console", "show", show, "silent", silent, "waited", e.opts.PeerTimeout)
 			}
 			return p
-		case <-ctx.Done():
-			return nil
 		}
 	}
 }
@@ -677,8 +697,8 @@ func (e *Engine) waitForPeers(ctx context.Context) {
 	if !e.started {
 		return
 	}
-	deadline := e.clock.Now().Add(e.opts.JoinWait)
-	for e.clock.Now().Before(deadline) && ctx.Err() == nil {
+	deadline := after(e.sched, e.opts.JoinWait)
+	for e.sched.Now().Before(deadline) && ctx.Err() == nil {
 		ready := true
 		for _, a := range e.opts.Peers {
 			e.net.mu.Lock()
@@ -696,17 +716,14 @@ func (e *Engine) waitForPeers(ctx context.Context) {
 			p.mu.Unlock()
 		}
 		e.net.mu.Lock()
-		if from := e.net.discoveryFrom; !from.IsZero() && e.clock.Since(from) < 2*BeaconInterval {
+		if from := e.net.discoveryFrom; !from.IsZero() && e.sched.Now().Sub(from) < 2*BeaconInterval {
 			ready = false // not every console has beaconed yet
 		}
 		e.net.mu.Unlock()
 		if ready {
 			return
 		}
-		select {
-		case <-e.clock.After(10 * time.Millisecond):
-		case <-ctx.Done():
-		}
+		sleep(e.sched, 10*time.Millisecond, ctx.Done())
 	}
 }
 
@@ -715,17 +732,16 @@ func (e *Engine) waitForPeers(ctx context.Context) {
 // It also watches for pauses: it runs at least every heartbeat, so a longer
 // gap between two turns means the process did not run (see notePause).
 func (e *Engine) reconcileLoop(ctx context.Context) {
-	t := e.clock.NewTicker(e.opts.Heartbeat)
-	defer t.Stop()
-	last := e.clock.Now()
+	last := e.sched.Now()
+	next := last.Add(e.opts.Heartbeat)
 	for {
-		select {
-		case <-ctx.Done():
+		if e.sched.Wait(next, ctx.Done(), e.kickCh) == 0 {
 			return
-		case <-e.kickCh:
-		case <-t.Chan():
 		}
-		now := e.clock.Now()
+		now := e.sched.Now()
+		if !now.Before(next) {
+			next = now.Add(e.opts.Heartbeat)
+		}
 		e.notePause(now.Sub(last))
 		last = now
 		e.checkFence()
@@ -735,8 +751,10 @@ func (e *Engine) reconcileLoop(ctx context.Context) {
 
 // Logoff logs off the show gracefully. Edits in flight finish first.
 func (e *Engine) Logoff(ctx context.Context) error {
-	e.launchMu.Lock()
-	defer e.launchMu.Unlock()
+	if !e.launchMu.lock(e.sched, ctx.Done()) {
+		return ctx.Err()
+	}
+	defer e.launchMu.unlock()
 	return e.logoffLocked(ctx)
 }
 
@@ -818,7 +836,7 @@ func (e *Engine) Submit(ctx context.Context, ops []store.Op) (uint64, error) {
 		show = e.show.Name()
 	}
 	e.mu.RUnlock()
-	deadline := e.clock.Now().Add(e.opts.FailoverWait)
+	deadline := after(e.sched, e.opts.FailoverWait)
 	var unknown error
 	for {
 		wake := e.anyChange()
@@ -830,16 +848,13 @@ func (e *Engine) Submit(ctx context.Context, ops []store.Op) (uint64, error) {
 			unknown = err
 		}
 		again := errors.Is(err, ErrNoActive) || errors.Is(err, ErrOutcomeUnknown)
-		if !again || !e.clock.Now().Before(deadline) {
+		if !again || !e.sched.Now().Before(deadline) {
 			if unknown != nil && (again || errors.Is(err, ErrNotLoggedOn) || ctx.Err() != nil) {
 				return 0, fmt.Errorf("%w: %w (last try: %v)", ErrOutcomeUnknown, unknown, err)
 			}
 			return seq, err
 		}
-		select {
-		case <-wake:
-		case <-e.clock.After(20 * time.Millisecond):
-		case <-ctx.Done():
+		if e.sched.Wait(after(e.sched, 20*time.Millisecond), wake, ctx.Done()) == 1 {
 			if unknown != nil {
 				return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, unknown)
 			}
@@ -896,15 +911,13 @@ func (e *Engine) submitActive(ctx context.Context, ops []store.Op) (uint64, erro
 	if !pl.submit(s) {
 		return 0, e.errNotActive()
 	}
-	select {
-	case <-s.done:
-		if s.err != nil {
-			return 0, s.err
-		}
-		return s.seq, nil
-	case <-ctx.Done():
+	if e.sched.Wait(time.Time{}, s.done, ctx.Done()) == 1 {
 		return 0, fmt.Errorf("%w: gave up waiting for the edit to be confirmed: %w", ErrOutcomeUnknown, ctx.Err())
 	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.seq, nil
 }
 
 func (e *Engine) errNotActive() error {
@@ -924,24 +937,45 @@ func (e *Engine) Get(key string) ([]byte, bool, error) {
 	if err := store.ValidateKey(key); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	e.mu.RLock()
+	sh, done, err := e.reading()
+	if err != nil {
+		return nil, false, err
+	}
+	defer done()
+	return sh.Get(key)
+}
+
+// reading returns the open show for a read done outside e.mu, and done to
+// call after it. A copy being switched in (takeSnapshot) waits for the
+// reads under way, and new ones wait for it.
+func (e *Engine) reading() (*store.Show, func(), error) {
+	for {
+		e.mu.RLock()
+		switched := e.switched
+		if switched == nil {
+			break
+		}
+		e.mu.RUnlock()
+		e.sched.Wait(time.Time{}, switched)
+	}
 	defer e.mu.RUnlock()
 	if e.role == RoleOff || e.show == nil {
-		return nil, false, ErrNotLoggedOn
+		return nil, nil, ErrNotLoggedOn
 	}
-	return e.show.Get(key)
+	e.readers.add()
+	return e.show, e.readers.done, nil
 }
 
 // Dump streams every object of this console's copy in key order and returns
 // the show's name, digest and the seq the dump is at.
 func (e *Engine) Dump(fn func(store.Object) error) (show string, digest [32]byte, seq uint64, err error) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.role == RoleOff || e.show == nil {
-		return "", digest, 0, ErrNotLoggedOn
+	sh, done, err := e.reading()
+	if err != nil {
+		return "", digest, 0, err
 	}
-	digest, seq, err = e.show.Dump(fn)
-	return e.show.Name(), digest, seq, err
+	defer done()
+	digest, seq, err = sh.Dump(fn)
+	return sh.Name(), digest, seq, err
 }
 
 // Peer is another console as this one sees it.
@@ -1040,6 +1074,7 @@ func (e *Engine) Status() Status {
 // Close logs off and leaves the network.
 func (e *Engine) Close() error {
 	err := e.Logoff(context.Background())
+	e.closeOnce.Do(func() { close(e.closing) })
 	if e.netCancel != nil {
 		e.netCancel()
 		if e.net.ln != nil {
@@ -1048,8 +1083,10 @@ func (e *Engine) Close() error {
 		for _, p := range e.connected() {
 			p.conn.Close()
 		}
-		e.net.wg.Wait()
 		e.netCancel = nil
 	}
+	// Every goroutine of the engine ends: the network's with the network,
+	// timers with closing, the rest with the session Logoff ended.
+	e.net.wg.wait(e.sched)
 	return err
 }

@@ -15,10 +15,10 @@ import (
 // reconcile keeps the role right for what the network looks like now: it
 // asks the decider (decide.go) and carries its action out.
 func (e *Engine) reconcile() {
-	if !e.launchMu.TryLock() {
+	if !e.launchMu.tryLock() {
 		return // a launch or log-off is deciding the role; it kicks when done
 	}
-	defer e.launchMu.Unlock()
+	defer e.launchMu.unlock()
 	v, sh := e.view()
 	if sh == nil {
 		return
@@ -43,7 +43,7 @@ func (e *Engine) reconcile() {
 
 // view is what the decider is to see now, and the open show.
 func (e *Engine) view() (view, *store.Show) {
-	now := e.clock.Now()
+	now := e.sched.Now()
 	e.mu.Lock()
 	v := view{
 		Now: now, ID: e.id, Role: e.role, Master: e.opts.Master, LinkUp: e.linkUp.Load(),
@@ -73,17 +73,18 @@ func (e *Engine) startFollow(sh *store.Show, p *peer) {
 	}
 	e.followRunning = true
 	e.orphanSince = time.Time{}
-	go e.runFollow(e.session, p, sh.Name(), nil)
+	session := e.session
+	e.sched.Go(&e.net.wg, func() { e.runFollow(session, p, sh.Name(), nil) })
 }
 
 // retryIn runs reconcile again after d, whatever else happens meanwhile.
 func (e *Engine) retryIn(d time.Duration) {
-	e.clock.AfterFunc(max(d, time.Millisecond), e.kick)
+	e.afterFunc(max(d, time.Millisecond), e.kick)
 }
 
 // takeOver makes this backup the active of sh with a new epoch.
 func (e *Engine) takeOver(sh *store.Show, since time.Time, why string) {
-	epoch := newEpochID()
+	epoch := e.newEpochID()
 	e.mu.Lock()
 	if e.show != sh || e.followRunning || (e.role != RoleBackup && e.role != RoleSyncing) {
 		e.mu.Unlock()
@@ -96,7 +97,7 @@ func (e *Engine) takeOver(sh *store.Show, since time.Time, why string) {
 		e.retryIn(time.Second)
 		return
 	}
-	e.role = RoleActive
+	e.role, e.epoch = RoleActive, epoch
 	e.following = nil
 	e.syncing = false
 	e.orphanSince = time.Time{}
@@ -104,7 +105,7 @@ func (e *Engine) takeOver(sh *store.Show, since time.Time, why string) {
 	e.mu.Unlock()
 	e.startAcks()
 	e.log.Info("took over as active", "show", sh.Name(), "epoch", epoch, "seq", lin.Seq,
-		"without_active_for", e.clock.Since(since).Round(time.Millisecond), "why", why)
+		"without_active_for", e.sched.Now().Sub(since).Round(time.Millisecond), "why", why)
 	e.roleChanged()
 }
 
@@ -120,7 +121,7 @@ func (e *Engine) stepDown(sh *store.Show, w *peer, why string) {
 	e.endSession() // stops serving this console's backups: they go to w
 	e.session, e.endSession = context.WithCancel(context.Background())
 	e.role = RoleSyncing
-	e.orphanSince = e.clock.Now()
+	e.orphanSince = e.sched.Now()
 	e.steppedFor = w.id
 	e.mu.Unlock()
 	e.closePipeline()
@@ -138,13 +139,13 @@ func (e *Engine) stepDown(sh *store.Show, w *peer, why string) {
 // every few milliseconds: it runs once per step-down, and a count is all
 // there is to wait on.
 func (e *Engine) waitServing(d time.Duration) {
-	deadline := e.clock.Now().Add(d)
+	deadline := e.sched.Now().Add(d)
 	for e.serving.Load() > 0 {
-		if !e.clock.Now().Before(deadline) {
+		if !e.sched.Now().Before(deadline) {
 			e.log.Warn("a backup's stream is slow to end", "waited", d)
 			return
 		}
-		<-e.clock.After(5 * time.Millisecond)
+		sleep(e.sched, 5*time.Millisecond)
 	}
 }
 

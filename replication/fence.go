@@ -23,7 +23,7 @@ func (e *Engine) closeFenceLocked(why string) {
 	if a.stopped || !a.fencedAt.IsZero() {
 		return
 	}
-	a.fencedAt, a.fenceWhy = e.clock.Now(), why
+	a.fencedAt, a.fenceWhy = e.sched.Now(), why
 	e.log.Info("acknowledging only what a backup holds until every console is heard afresh", "why", why)
 }
 
@@ -65,7 +65,7 @@ func (e *Engine) checkFence() {
 				return
 			}
 		}
-		if len(e.reconnecting(e.clock.Now().Add(-e.opts.PeerTimeout))) > 0 {
+		if len(e.reconnecting(e.sched.Now().Add(-e.opts.PeerTimeout))) > 0 {
 			return
 		}
 	}
@@ -75,7 +75,7 @@ func (e *Engine) checkFence() {
 		return
 	}
 	e.log.Info("every console heard afresh; acknowledging on this disk again when no backup is live",
-		"fenced_for", e.clock.Since(at).Round(time.Millisecond), "why", a.fenceWhy)
+		"fenced_for", e.sched.Now().Sub(at).Round(time.Millisecond), "why", a.fenceWhy)
 	a.fencedAt, a.fenceWhy = time.Time{}, ""
 	e.releaseLocked()
 }

@@ -116,7 +116,7 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 	case wire.JoinUpToDate:
 	case wire.JoinCatchUp:
 		epochs := fromWireEpochs(reply.Epochs)
-		if err := takeEdits(ctx, p, func(edits []wire.Edit) error { return applyEdits(sh, reply.ShowID, epochs, edits) }); err != nil {
+		if err := e.takeEdits(ctx, p, func(edits []wire.Edit) error { return applyEdits(sh, reply.ShowID, epochs, edits) }); err != nil {
 			return fmt.Errorf("taking the edits of %s: %w", p.id, err)
 		}
 	case wire.JoinSnapshot:

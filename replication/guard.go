@@ -112,7 +112,7 @@ func (e *Engine) recordLeaving(show string, unshared uint64) bool {
 	if e.presShow != show {
 		prev = store.Presence{}
 	}
-	p := store.Presence{With: e.presenceNow(show, prev), Left: e.clock.Now().UTC(), Master: e.masterNow(show, prev), Unshared: unshared}
+	p := store.Presence{With: e.presenceNow(show, prev), Left: e.sched.Now().UTC(), Master: e.masterNow(show, prev), Unshared: unshared}
 	p.MasterCopy = len(p.With) == 0
 	if err := e.st.SetPresence(show, p); err != nil {
 		e.log.Error("cannot record the log-off", "show", show, "err", err)

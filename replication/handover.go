@@ -49,12 +49,11 @@ func (e *Engine) handOver(ctx context.Context, sh *store.Show) uint64 {
 // highest seq a backup holds, and whether the hand-over is done.
 func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 	a := &e.acks
-	start := e.clock.Now()
-	patience := e.clock.After(e.opts.HandOverWait)
-	limit := e.clock.After(e.opts.HandOverLimit)
-	tell := e.clock.NewTicker(2 * time.Second)
-	defer tell.Stop()
-	longEnough, told := false, false
+	start := e.sched.Now()
+	patience := start.Add(e.opts.HandOverWait)
+	limit := start.Add(e.opts.HandOverLimit)
+	tell := start.Add(2 * time.Second)
+	told := false
 	for {
 		a.mu.Lock()
 		var held uint64
@@ -76,9 +75,9 @@ func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 		switch {
 		case alone:
 			return seq, true // nobody to hand over to: this is the last copy of the show
-		case held >= seq && (allLive || longEnough):
+		case held >= seq && (allLive || !e.sched.Now().Before(patience)):
 			if told {
-				e.log.Info("handed over", "seq", seq, "waited", e.clock.Since(start).Round(time.Millisecond))
+				e.log.Info("handed over", "seq", seq, "waited", e.sched.Now().Sub(start).Round(time.Millisecond))
 			}
 			return held, true
 		}
@@ -91,15 +90,19 @@ func (e *Engine) waitHandOver(ctx context.Context, seq uint64) (uint64, bool) {
 			e.log.Info("handing over: waiting until a backup holds every acknowledged edit", "seq", seq, "held", held, "waiting_for", waiting)
 			e.notify()
 		}
-		select {
-		case <-progress:
-		case <-patience:
-			longEnough = true
-		case <-tell.Chan():
-			e.log.Info("still handing over", "seq", seq, "held", held, "waiting_for", waiting, "waited", e.clock.Since(start).Round(time.Second))
-		case <-limit:
+		now := e.sched.Now()
+		if !now.Before(limit) {
 			return held, false
-		case <-ctx.Done():
+		}
+		if !now.Before(tell) {
+			e.log.Info("still handing over", "seq", seq, "held", held, "waiting_for", waiting, "waited", now.Sub(start).Round(time.Second))
+			tell = now.Add(2 * time.Second)
+		}
+		wake := earlier(limit, tell)
+		if now.Before(patience) {
+			wake = earlier(wake, patience)
+		}
+		if e.sched.Wait(wake, progress, ctx.Done()) == 1 {
 			return held, false
 		}
 	}

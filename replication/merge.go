@@ -51,6 +51,11 @@ const maxReportedKeys = 100
 // backups the ack mode asks for): the joiner archives its copy as soon as
 // it gets ours, and from then on ours is the only live copy holding them.
 func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs store.Lineage, common uint64) error {
+	release, err := e.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	mine := sh.Lineage()
 	e.log.Warn("the joiner's copy has changes ours lacks; merging", "peer", p.id,
 		"common_seq", common, "their_seq", theirs.Seq, "our_seq", mine.Seq, "same_show", theirs.ShowID == mine.ShowID)
@@ -62,9 +67,9 @@ func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs stor
 	}
 	m := Merge{With: p.id, Common: common}
 	var last uint64
-	err := takeEdits(ctx, p, func(edits []wire.Edit) error {
+	err = e.takeEdits(ctx, p, func(edits []wire.Edit) error {
 		e.mu.RLock()
-		active := e.role == RoleActive && e.show == sh
+		active, epoch := e.role == RoleActive && e.show == sh, e.epoch
 		e.mu.RUnlock()
 		if !active {
 			return e.errNotActive()
@@ -73,7 +78,7 @@ func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs stor
 		for i, ed := range edits {
 			vs[i] = store.Version{Key: ed.Key, Seq: ed.Seq, Deleted: ed.Delete, Value: ed.Value}
 		}
-		res, err := sh.MergeIn(vs, common)
+		res, err := sh.MergeIn(epoch, vs, common)
 		if err != nil {
 			return err
 		}
@@ -100,7 +105,7 @@ func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs stor
 			return fmt.Errorf("merged the changes of %s, but they are not confirmed: %w", p.id, err)
 		}
 	}
-	m.Time = e.clock.Now().UTC()
+	m.Time = e.sched.Now().UTC()
 	e.report(m)
 	e.log.Warn("merged the joiner's copy", "peer", p.id, "common_seq", common, "merged", m.Merged,
 		"conflicts", len(m.Conflicts), "conflicting", strings.Join(m.Conflicts, " "))
@@ -110,14 +115,12 @@ func (e *Engine) merge(ctx context.Context, p *peer, sh *store.Show, theirs stor
 // waitConfirmed waits until the edits through seq are acknowledged as the
 // ack mode asks, as an operator's edit is.
 func (e *Engine) waitConfirmed(ctx context.Context, seq uint64) error {
-	s := &submission{seq: seq, at: e.clock.Now(), done: make(chan struct{})}
+	s := &submission{seq: seq, at: e.sched.Now(), done: make(chan struct{})}
 	e.waitAcked([]*submission{s})
-	select {
-	case <-s.done:
-		return s.err
-	case <-ctx.Done():
+	if e.sched.Wait(time.Time{}, s.done, ctx.Done()) == 1 {
 		return ctx.Err()
 	}
+	return s.err
 }
 
 // report records a merge for the operator: it is listed in status and

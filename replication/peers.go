@@ -78,7 +78,7 @@ func (p *peer) setState(st wire.State) bool {
 	changed := p.stateAt.IsZero() || old.Role != st.Role || old.Show != st.Show || old.Leaving != st.Leaving ||
 		old.Following != st.Following || lastEpoch(old.Epochs) != lastEpoch(st.Epochs)
 	p.state = st
-	p.stateAt = p.e.clock.Now()
+	p.stateAt = p.e.sched.Now()
 	if changed {
 		close(p.changed)
 		p.changed = make(chan struct{})
@@ -116,14 +116,14 @@ func (p *peer) expectReplies() (end func()) {
 
 // receive returns the exchange's next message from p.
 func (p *peer) receive(ctx context.Context) (wire.Msg, error) {
-	select {
-	case m := <-p.inbox:
-		return m, nil
-	case <-p.done:
+	m, _, i := recv(p.e.sched, p.inbox, time.Time{}, p.done, ctx.Done())
+	switch i {
+	case 0:
 		return nil, fmt.Errorf("connection to %s lost", p.id)
-	case <-ctx.Done():
+	case 1:
 		return nil, ctx.Err()
 	}
+	return m, nil
 }
 
 func (p *peer) drainInbox() {
@@ -171,8 +171,8 @@ type knownPeer struct {
 
 // network is the engine's side of the show network.
 type network struct {
-	tls *wire.TLS
-	ln  net.Listener
+	transport Transport
+	ln        net.Listener
 
 	mu    sync.Mutex
 	peers map[string]*peer     // connected, by console ID
@@ -181,7 +181,7 @@ type network struct {
 	refused  int // connections refused for authentication
 	faultMu  sync.Mutex
 	faults   map[string]faultNote // protocol faults by peer address
-	wg       sync.WaitGroup
+	wg       group                // every goroutine of the engine (Close waits for them)
 	reqID    uint64
 	dialAddr map[string]bool
 	tried    map[string]bool // configured addresses dialed at least once
@@ -202,22 +202,21 @@ func (e *Engine) startNetwork(ctx context.Context) error {
 	n.faults = map[string]faultNote{}
 	n.dialAddr = map[string]bool{}
 	n.tried = map[string]bool{}
-	t, err := wire.NewTLS(e.opts.Key, e.id)
-	if err != nil {
-		return err
+	n.transport = e.opts.Transport
+	if n.transport == nil {
+		t, err := wire.NewTLS(e.opts.Key, e.id)
+		if err != nil {
+			return err
+		}
+		n.transport = tlsTransport{tls: t}
 	}
-	n.tls = t
 	if e.opts.Listen != "" {
-		ln, err := net.Listen("tcp", e.opts.Listen)
+		ln, err := n.transport.Listen(e.opts.Listen)
 		if err != nil {
 			return fmt.Errorf("replication: listen %s: %w", e.opts.Listen, err)
 		}
 		n.ln = ln
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			e.acceptLoop(ctx, ln)
-		}()
+		e.sched.Go(&n.wg, func() { e.acceptLoop(ctx, ln) })
 	}
 	for _, a := range e.opts.Peers {
 		e.dial(ctx, a)
@@ -254,14 +253,9 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 			release()
 			continue
 		}
-		if e.opts.wrapConn != nil {
-			nc = e.opts.wrapConn(nc)
-		}
-		e.net.wg.Add(1)
-		go func() {
-			defer e.net.wg.Done()
+		e.sched.Go(&e.net.wg, func() {
 			defer release()
-			c, err := wire.Server(ctx, nc, e.net.tls.Server())
+			c, err := e.net.transport.Server(ctx, nc)
 			if err != nil {
 				e.connFailed(nc.RemoteAddr().String(), err)
 				return
@@ -275,7 +269,7 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 				return
 			}
 			e.handshake(ctx, c, false, nc.RemoteAddr().String())
-		}()
+		})
 	}
 }
 
@@ -293,16 +287,12 @@ func (e *Engine) dialWith(ctx context.Context, addr string, d *discovered) {
 	}
 	e.net.dialAddr[addr] = true
 	e.net.mu.Unlock()
-	e.net.wg.Add(1)
-	go func() {
-		defer e.net.wg.Done()
+	e.sched.Go(&e.net.wg, func() {
 		backoff := 50 * time.Millisecond
 		for ctx.Err() == nil {
 			linkCh := e.linkChanged()
 			if !e.linkUp.Load() {
-				select {
-				case <-linkCh:
-				case <-ctx.Done():
+				if e.sched.Wait(time.Time{}, linkCh, ctx.Done()) == 1 {
 					return
 				}
 				backoff = 50 * time.Millisecond
@@ -312,14 +302,12 @@ func (e *Engine) dialWith(ctx context.Context, addr string, d *discovered) {
 				e.net.mu.Lock()
 				e.net.tried[addr] = true // as good as dialed: it is connected
 				e.net.mu.Unlock()
-				select {
-				case <-p.done:
-				case <-ctx.Done():
+				if e.sched.Wait(time.Time{}, p.done, ctx.Done()) == 1 {
 					return
 				}
 				continue
 			}
-			dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			dctx, cancel := e.withDeadline(ctx, after(e.sched, 2*time.Second))
 			c, err := e.dialPeer(dctx, addr)
 			cancel()
 			kept := false
@@ -341,28 +329,23 @@ func (e *Engine) dialWith(ctx context.Context, addr string, d *discovered) {
 				backoff = 50 * time.Millisecond
 				continue
 			}
-			select {
-			case <-e.clock.After(backoff):
-			case <-linkCh: // the cable is back (or out): try at once
-			case <-ctx.Done():
+			// The cable back (or out) tries at once.
+			if e.sched.Wait(after(e.sched, backoff), linkCh, ctx.Done()) == 1 {
 				return
 			}
 			backoff = min(2*backoff, 2*time.Second)
 		}
-	}()
+	})
 }
 
-// dialPeer connects to the console at addr and runs the TLS handshake.
+// dialPeer connects to the console at addr and runs the transport's
+// handshake (TLS in production).
 func (e *Engine) dialPeer(ctx context.Context, addr string) (*wire.Conn, error) {
-	if e.opts.wrapConn == nil {
-		return wire.Dial(ctx, addr, e.net.tls.Client())
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := e.net.transport.Dial(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("wire: connecting to peer %s: %w", addr, err)
 	}
-	return wire.Client(ctx, e.opts.wrapConn(nc), e.net.tls.Client())
+	return e.net.transport.Client(ctx, nc)
 }
 
 // peerAt returns the connected peer that listens at addr, whichever of
@@ -412,7 +395,7 @@ func (e *Engine) connFailed(addr string, err error) {
 		e.notify()
 	case errors.Is(err, wire.ErrIncompatibleVersion), errors.Is(err, wire.ErrDuplicateConsole):
 		e.net.faultMu.Lock()
-		e.net.faults[addr] = faultNote{msg: err.Error(), at: e.clock.Now()}
+		e.net.faults[addr] = faultNote{msg: err.Error(), at: e.sched.Now()}
 		e.net.faultMu.Unlock()
 		e.log.Error("peer refused", "addr", addr, "err", err)
 		e.notify()
@@ -424,7 +407,7 @@ func (e *Engine) connFailed(addr string, err error) {
 // handshake runs the protocol handshake and registers the peer. It reports
 // whether the connection was kept.
 func (e *Engine) handshake(ctx context.Context, c *wire.Conn, dialed bool, addr string) bool {
-	h, err := wire.Handshake(c, e.hello(), 5*time.Second)
+	h, err := wire.HandshakeUntil(c, e.hello(), after(e.sched, 5*time.Second))
 	if err != nil {
 		c.Close()
 		if errors.Is(err, wire.ErrDuplicateConsole) {
@@ -449,7 +432,7 @@ func (e *Engine) addPeer(ctx context.Context, c *wire.Conn, h wire.Hello, dialed
 		changed: make(chan struct{}),
 		inbox:   make(chan wire.Msg, 16),
 		fwd:     map[uint64]chan *wire.ForwardReply{},
-		seen:    e.clock.Now(),
+		seen:    e.sched.Now(),
 		state:   wire.State{Console: h.Console, Role: string(RoleOff), Master: h.Master},
 	}
 	preferred := func(q *peer) bool { return q.dialed == (e.id < q.id) }
@@ -474,15 +457,8 @@ func (e *Engine) addPeer(ctx context.Context, c *wire.Conn, h wire.Hello, dialed
 	}
 	e.log.Info("peer connected", "peer", p.id, "addr", addr, "dialed", dialed)
 
-	e.net.wg.Add(2)
-	go func() {
-		defer e.net.wg.Done()
-		e.readLoop(ctx, p)
-	}()
-	go func() {
-		defer e.net.wg.Done()
-		e.heartbeat(ctx, p)
-	}()
+	e.sched.Go(&e.net.wg, func() { e.readLoop(ctx, p) })
+	e.sched.Go(&e.net.wg, func() { e.heartbeat(ctx, p) })
 	e.notify()
 	e.kick()
 	return true
@@ -493,7 +469,7 @@ func (e *Engine) removePeer(p *peer, err error) {
 	if e.net.peers[p.id] == p {
 		delete(e.net.peers, p.id)
 		k := e.net.known[p.id]
-		k.connected, k.lostAt = false, e.clock.Now()
+		k.connected, k.lostAt = false, e.sched.Now()
 		e.net.known[p.id] = k
 	}
 	e.net.mu.Unlock()
@@ -511,7 +487,7 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 	var err error
 	defer func() { e.removePeer(p, err) }()
 	for ctx.Err() == nil {
-		p.conn.SetReadDeadline(time.Now().Add(e.opts.PeerTimeout))
+		p.conn.SetReadDeadline(after(e.sched, e.opts.PeerTimeout))
 		var m wire.Msg
 		m, err = p.conn.ReadMsg()
 		if err != nil {
@@ -524,7 +500,7 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			return
 		}
 		p.mu.Lock()
-		p.seen = e.clock.Now()
+		p.seen = e.sched.Now()
 		p.mu.Unlock()
 		switch m := m.(type) {
 		case *wire.State:
@@ -549,12 +525,10 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			if !p.takeForwardSlot(ctx) {
 				return
 			}
-			e.net.wg.Add(1)
-			go func() {
-				defer e.net.wg.Done()
+			e.sched.Go(&e.net.wg, func() {
 				defer p.releaseForwardSlot()
 				e.serveForward(ctx, p, m)
-			}()
+			})
 		case *wire.ForwardReply:
 			p.fwdMu.Lock()
 			ch := p.fwd[m.ReqID]
@@ -581,12 +555,12 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 					releaseMsg(m)
 					break
 				}
-				select {
-				case p.inbox <- m:
-					queued = true
-				case <-e.clock.After(100 * time.Millisecond): // look again whether the exchange ended
-				case <-ctx.Done():
+				// Every 100 ms: look again whether the exchange ended.
+				switch send(e.sched, p.inbox, m, after(e.sched, 100*time.Millisecond), ctx.Done()) {
+				case 0:
 					return
+				case 1:
+					queued = true
 				}
 			}
 		default:
@@ -598,8 +572,7 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 // heartbeat sends this console's State every Heartbeat, and at once when it
 // changes.
 func (e *Engine) heartbeat(ctx context.Context, p *peer) {
-	t := e.clock.NewTicker(e.opts.Heartbeat)
-	defer t.Stop()
+	next := after(e.sched, e.opts.Heartbeat)
 	for {
 		// Taken before the State is read: a change made while it is read and
 		// sent closes this channel, where the next one would miss it, and the
@@ -612,18 +585,15 @@ func (e *Engine) heartbeat(ctx context.Context, p *peer) {
 			p.conn.Close()
 			return
 		}
-		var again <-chan time.Time
+		wake := next
 		if !current {
-			again = e.clock.After(staleStateRetry)
+			wake = earlier(next, after(e.sched, staleStateRetry))
 		}
-		select {
-		case <-t.Chan():
-		case <-changed:
-		case <-again:
-		case <-p.done:
+		if e.sched.Wait(wake, changed, p.done, ctx.Done()) > 0 {
 			return
-		case <-ctx.Done():
-			return
+		}
+		if now := e.sched.Now(); !now.Before(next) {
+			next = now.Add(e.opts.Heartbeat)
 		}
 	}
 }
@@ -746,7 +716,7 @@ func (e *Engine) protocolFaults() []string {
 	e.net.faultMu.Lock()
 	defer e.net.faultMu.Unlock()
 	var out []string
-	now := e.clock.Now()
+	now := e.sched.Now()
 	for addr, f := range e.net.faults {
 		// A peer that keeps trying keeps the fault fresh; one that went away
 		// lets it fade.

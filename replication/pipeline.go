@@ -6,6 +6,7 @@ package replication
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -131,7 +132,7 @@ func (e *Engine) stopAcks() {
 	a.stopped = true
 	e.releaseLocked()
 	if a.watchdog != nil {
-		a.watchdog.Stop()
+		a.watchdog()
 		a.watchdog = nil
 	}
 }
@@ -144,7 +145,7 @@ func (e *Engine) waitAcked(subs []*submission) {
 	a.waiting = append(a.waiting, subs...)
 	e.releaseLocked()
 	if len(a.waiting) > 0 && a.watchdog == nil {
-		a.watchdog = e.clock.AfterFunc(e.opts.AckTimeout, e.ackWatchdog)
+		a.watchdog = e.afterFunc(e.opts.AckTimeout, e.ackWatchdog)
 	}
 }
 
@@ -156,7 +157,7 @@ func (e *Engine) ackWatchdog() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.watchdog = nil
-	now := e.clock.Now()
+	now := e.sched.Now()
 	var overdue uint64
 	for _, s := range a.waiting {
 		if now.Sub(s.at) >= e.opts.AckTimeout {
@@ -179,8 +180,14 @@ func (e *Engine) ackWatchdog() {
 				oldest = s.at
 			}
 		}
-		next := max(e.opts.AckTimeout-now.Sub(oldest), time.Millisecond)
-		a.watchdog = e.clock.AfterFunc(next, e.ackWatchdog)
+		// The next submission to become overdue; when the oldest already
+		// is (it waits for the fence, or a stopped backup), nothing is to
+		// be done before a backup confirms more, which releases on its own.
+		next := e.opts.AckTimeout - now.Sub(oldest)
+		if next <= 0 {
+			next = e.opts.AckTimeout
+		}
+		a.watchdog = e.afterFunc(next, e.ackWatchdog)
 	}
 }
 
@@ -194,7 +201,7 @@ type pipeline struct {
 	sh *store.Show
 
 	mu      sync.Mutex
-	idle    sync.Cond // signalled when leading ends
+	idle    chan struct{} // closed when the commit under way (leading) ends
 	queue   []*submission
 	leading bool // a commit is under way: new submissions just queue
 	closed  bool // this console stopped being active for the show
@@ -230,7 +237,6 @@ func (e *Engine) pipelineLocked() *pipeline {
 		return pl
 	}
 	pl := &pipeline{e: e, sh: e.show, ring: make([]wire.Edit, ringEdits)}
-	pl.idle.L = &pl.mu
 	e.pipe = pl
 	return pl
 }
@@ -251,7 +257,10 @@ func (e *Engine) closePipeline() {
 	queued := pl.queue
 	pl.queue = nil
 	for pl.leading {
-		pl.idle.Wait()
+		idle := pl.idle
+		pl.mu.Unlock()
+		e.sched.Wait(time.Time{}, idle)
+		pl.mu.Lock()
 	}
 	pl.mu.Unlock()
 	err := e.errNotActive()
@@ -292,6 +301,7 @@ func (pl *pipeline) submit(s *submission) bool {
 		return true
 	}
 	pl.leading = true
+	pl.idle = make(chan struct{})
 	pl.mu.Unlock()
 	pl.lead()
 	return true
@@ -305,12 +315,12 @@ func (pl *pipeline) lead() {
 	pl.mu.Lock()
 	if len(pl.queue) == 0 {
 		pl.leading = false
-		pl.idle.Broadcast()
+		close(pl.idle)
 		pl.mu.Unlock()
 		return
 	}
 	pl.mu.Unlock()
-	go pl.lead()
+	pl.e.sched.Go(&pl.e.net.wg, pl.lead)
 }
 
 // take removes a batch's worth of submissions from the queue.
@@ -353,21 +363,28 @@ func (pl *pipeline) commit() {
 	}
 	var edits []store.Edit
 	var err error
-	// Shared e.mu: a log-off waits for the batch instead of closing the
-	// show under it.
 	e.mu.RLock()
-	if e.role != RoleActive || e.show != pl.sh {
+	active, epoch := e.role == RoleActive && e.show == pl.sh, e.epoch
+	e.mu.RUnlock()
+	if !active {
 		err = e.errNotActive()
 	} else {
-		// The backups get the edits while this copy's fsync is under way:
-		// under --ack all an edit then waits for the slowest of the fsyncs,
-		// not for this one and then theirs.
-		edits, err = pl.sh.AppendThen(ops, func(edits []store.Edit) {
+		// Outside e.mu: a log-off or step-down closes the pipeline, which
+		// waits for this commit, before the show goes. The edits go in
+		// this console's own epoch only: while another console's edits
+		// are taken in (adopt.go), the copy is in that console's epochs,
+		// and this commit fails, to be made again once they are in. The
+		// backups get the edits while this copy's fsync is under way:
+		// under --ack all an edit then waits for the slowest of the
+		// fsyncs, not for this one and then theirs.
+		edits, err = pl.sh.AppendIn(epoch, ops, func(edits []store.Edit) {
 			pl.publish(edits)
 			e.bumpSeq()
 		})
+		if errors.Is(err, store.ErrEpochMoved) {
+			err = fmt.Errorf("%w: %v", ErrNoActive, err)
+		}
 	}
-	e.mu.RUnlock()
 	clear(ops)
 	pl.ops = ops[:0]
 	if errors.Is(err, ErrNoActive) {
@@ -385,7 +402,7 @@ func (pl *pipeline) commit() {
 		}
 		return
 	}
-	now := e.clock.Now()
+	now := e.sched.Now()
 	i := 0
 	for _, s := range batch {
 		i += len(s.ops)

@@ -11,6 +11,7 @@ package replication
 // lock across a wait.
 
 import (
+	"context"
 	"reflect"
 	"sync"
 	"time"
@@ -29,6 +30,14 @@ type sched interface {
 	Wait(deadline time.Time, chs ...<-chan struct{}) int
 }
 
+// earlier returns the earlier of two deadlines.
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // after is a deadline d from now.
 func after(s sched, d time.Duration) time.Time { return s.Now().Add(d) }
 
@@ -45,6 +54,7 @@ func recv[T any](s sched, ch <-chan T, deadline time.Time, others ...<-chan stru
 	case realSched:
 		return realRecv(s, ch, deadline, others)
 	case poller:
+		cond := func() bool { return canRecv(ch) || anyReady(others) }
 		for {
 			select {
 			case v, ok = <-ch:
@@ -56,7 +66,7 @@ func recv[T any](s sched, ch <-chan T, deadline time.Time, others ...<-chan stru
 				s.note()
 				return v, false, i
 			}
-			if !s.turn(deadline) {
+			if !s.turn(deadline, cond) {
 				return v, false, -1
 			}
 		}
@@ -64,12 +74,91 @@ func recv[T any](s sched, ch <-chan T, deadline time.Time, others ...<-chan stru
 	panic("replication: unknown sched")
 }
 
+// canRecv reports, without receiving, whether a receive from ch would not
+// block: it holds a value, or is closed. (A receive from a closed channel
+// takes nothing; the engine's waits are on buffered or closed channels.)
+func canRecv[T any](ch <-chan T) bool {
+	if ch == nil {
+		return false
+	}
+	if len(ch) > 0 {
+		return true
+	}
+	select {
+	case _, ok := <-ch:
+		if ok {
+			panic("replication: a simulated wait on an unbuffered channel with a sender")
+		}
+		return true
+	default:
+		return false
+	}
+}
+
+func anyReady(chs []<-chan struct{}) bool {
+	for _, ch := range chs {
+		if canRecv(ch) {
+			return true
+		}
+	}
+	return false
+}
+
+// send waits until v can be sent on ch, as recv waits for a value: i is
+// -1 at the deadline, len(others) once v went, else the index of the other
+// channel that was ready.
+func send[T any](s sched, ch chan<- T, v T, deadline time.Time, others ...<-chan struct{}) (i int) {
+	switch s := s.(type) {
+	case realSched:
+		tc, stop := s.timer(deadline)
+		defer stop()
+		switch len(others) {
+		case 0:
+			select {
+			case ch <- v:
+				return 0
+			case <-tc:
+				return -1
+			}
+		case 1:
+			select {
+			case ch <- v:
+				return 1
+			case <-others[0]:
+				return 0
+			case <-tc:
+				return -1
+			}
+		}
+		panic("replication: send with more than one other channel")
+	case poller:
+		cond := func() bool { return len(ch) < cap(ch) || anyReady(others) }
+		for {
+			select {
+			case ch <- v:
+				s.note()
+				return len(others)
+			default:
+			}
+			if i = ready(others); i >= 0 {
+				s.note()
+				return i
+			}
+			if !s.turn(deadline, cond) {
+				return -1
+			}
+		}
+	}
+	panic("replication: unknown sched")
+}
+
 // poller is a sched that waits by looking again at every turn: the
-// simulation. turn lets the others run, and reports false once the
-// deadline (if not zero) has passed.
+// simulation. turn lets the others run until cond (which must not change
+// anything) holds or the deadline (if not zero) has passed, and reports
+// false at the deadline.
 type poller interface {
 	sched
-	turn(deadline time.Time) bool
+	turn(deadline time.Time, cond func() bool) bool
 	note() // something changed: the simulation is not stuck
 }
 
@@ -88,6 +177,54 @@ func ready(chs []<-chan struct{}) int {
 	}
 	return -1
 }
+
+// afterFunc runs f on a goroutine of the engine after d, unless stop is
+// called first, or the engine closes.
+func (e *Engine) afterFunc(d time.Duration, f func()) (stop func()) {
+	quit := make(chan struct{})
+	var once sync.Once
+	deadline := after(e.sched, d)
+	e.sched.Go(&e.net.wg, func() {
+		if e.sched.Wait(deadline, quit, e.closing) < 0 {
+			f()
+		}
+	})
+	return func() { once.Do(func() { close(quit) }) }
+}
+
+// withDeadline is context.WithDeadline on the sched's clock: the context
+// ends at deadline, or when ctx does, or at cancel.
+func (e *Engine) withDeadline(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	e.sched.Go(&e.net.wg, func() {
+		e.sched.Wait(deadline, ctx.Done())
+		cancel()
+	})
+	return ctx, cancel
+}
+
+// waitMutex is a mutex that may be held across waits (a launch holds one
+// for its whole course): waiting for it goes through the sched. The zero
+// value is not usable: make one with newWaitMutex.
+type waitMutex struct{ ch chan struct{} }
+
+func newWaitMutex() waitMutex { return waitMutex{make(chan struct{}, 1)} }
+
+// lock waits for the mutex, or for done (then it reports false).
+func (m waitMutex) lock(s sched, done <-chan struct{}) bool {
+	return send(s, m.ch, struct{}{}, time.Time{}, done) == 1
+}
+
+func (m waitMutex) tryLock() bool {
+	select {
+	case m.ch <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m waitMutex) unlock() { <-m.ch }
 
 // group counts goroutines started with Go, so that their owner can wait
 // for them all (sync.WaitGroup, but waited through the sched).
@@ -254,6 +391,19 @@ func realRecv[T any](r realSched, ch <-chan T, deadline time.Time, others []<-ch
 			return v, false, 0
 		case <-others[1]:
 			return v, false, 1
+		case <-tc:
+			return v, false, -1
+		}
+	case 3:
+		select {
+		case v, ok = <-ch:
+			return v, ok, 3
+		case <-others[0]:
+			return v, false, 0
+		case <-others[1]:
+			return v, false, 1
+		case <-others[2]:
+			return v, false, 2
 		case <-tc:
 			return v, false, -1
 		}

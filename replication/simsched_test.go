@@ -27,6 +27,8 @@ type simSched struct {
 	seq    uint64     // orders events scheduled for the same time
 	moved  bool       // something happened in this round
 	nextID int
+	frozen map[string]time.Time // node → until when none of its coroutines runs (a paused process)
+	dead   map[string]bool      // nodes being killed: a coroutine they start is killed too
 }
 
 type simProc struct {
@@ -36,7 +38,8 @@ type simProc struct {
 	next     func() (struct{}, bool)
 	stop     func()
 	yield    func(struct{}) bool
-	deadline time.Time // of the wait it is in
+	deadline time.Time   // of the wait it is in
+	cond     func() bool // whether the wait it is in may be over (nil: look)
 	killed   bool
 	done     bool
 	g        *group
@@ -51,7 +54,23 @@ type simEvent struct {
 // errKilled unwinds a coroutine whose console crashed.
 var errKilled = errors.New("simulated console crashed")
 
-func newSimSched(start time.Time) *simSched { return &simSched{now: start} }
+func newSimSched(start time.Time) *simSched {
+	return &simSched{now: start, frozen: map[string]time.Time{}, dead: map[string]bool{}}
+}
+
+// freeze stops every coroutine of node, now and later ones, for d: a
+// process stopped (SIGSTOP) or starved.
+func (s *simSched) freeze(node string, d time.Duration) { s.frozen[node] = s.now.Add(d) }
+
+func (s *simSched) isFrozen(node string) bool {
+	until, ok := s.frozen[node]
+	if ok && !s.now.Before(until) {
+		delete(s.frozen, node)
+		s.moved = true
+		return false
+	}
+	return ok
+}
 
 func (s *simSched) Now() time.Time { return s.now }
 
@@ -69,16 +88,19 @@ func (n simNode) Go(g *group, f func()) { n.s.spawn(n.node, "", g, f) }
 func (n simNode) Wait(deadline time.Time, chs ...<-chan struct{}) int {
 	return n.s.Wait(deadline, chs...)
 }
-func (n simNode) turn(deadline time.Time) bool { return n.s.turn(deadline) }
-func (n simNode) note()                        { n.s.moved = true }
+func (n simNode) turn(deadline time.Time, cond func() bool) bool { return n.s.turn(deadline, cond) }
+func (n simNode) note()                                          { n.s.moved = true }
 
 func (s *simSched) Go(g *group, f func()) { s.spawn("", "", g, f) }
+
+// revive lets node start coroutines again (a restart after kill).
+func (s *simSched) revive(node string) { delete(s.dead, node) }
 
 // spawn starts f as a coroutine; it first runs at the scheduler's next
 // look at the procs (later in this round, if started during one).
 func (s *simSched) spawn(node, name string, g *group, f func()) *simProc {
 	s.nextID++
-	p := &simProc{id: s.nextID, node: node, name: name, g: g}
+	p := &simProc{id: s.nextID, node: node, name: name, g: g, killed: node != "" && s.dead[node]}
 	if g != nil {
 		g.add()
 	}
@@ -96,9 +118,10 @@ func (s *simSched) spawn(node, name string, g *group, f func()) *simProc {
 	return p
 }
 
-// turn lets the other coroutines run, and reports false once the deadline
-// (if not zero) has passed. Called only from a coroutine.
-func (s *simSched) turn(deadline time.Time) bool {
+// turn lets the other coroutines run until cond holds (the scheduler looks
+// at it without running this coroutine), and reports false once the
+// deadline (if not zero) has passed. Called only from a coroutine.
+func (s *simSched) turn(deadline time.Time, cond func() bool) bool {
 	p := s.cur
 	if p == nil {
 		panic("replication: simulated wait outside a simulated goroutine")
@@ -106,9 +129,9 @@ func (s *simSched) turn(deadline time.Time) bool {
 	if p.killed {
 		panic(errKilled)
 	}
-	p.deadline = deadline
+	p.deadline, p.cond = deadline, cond
 	p.yield(struct{}{})
-	p.deadline = time.Time{}
+	p.deadline, p.cond = time.Time{}, nil
 	if p.killed {
 		panic(errKilled)
 	}
@@ -121,12 +144,13 @@ func (s *simSched) turn(deadline time.Time) bool {
 
 // Wait is sched.Wait on the simulated clock.
 func (s *simSched) Wait(deadline time.Time, chs ...<-chan struct{}) int {
+	cond := func() bool { return anyReady(chs) }
 	for {
 		if i := ready(chs); i >= 0 {
 			s.moved = true
 			return i
 		}
-		if !s.turn(deadline) {
+		if !s.turn(deadline, cond) {
 			return -1
 		}
 	}
@@ -146,8 +170,9 @@ func (s *simSched) at(t time.Time, fn func()) {
 }
 
 // kill ends every coroutine of node at its next wait, as a power cut ends
-// a process.
+// a process, and any it starts from now on, until revive.
 func (s *simSched) kill(node string) {
+	s.dead[node] = true
 	for _, p := range s.procs {
 		if p.node == node && !p.done {
 			p.killed = true
@@ -162,8 +187,11 @@ func (s *simSched) step() bool {
 	s.moved = false
 	for i := 0; i < len(s.procs); i++ {
 		p := s.procs[i]
-		if p.done {
+		if p.done || (!p.killed && s.isFrozen(p.node)) {
 			continue
+		}
+		if p.cond != nil && !p.killed && !p.cond() && (p.deadline.IsZero() || s.now.Before(p.deadline)) {
+			continue // its wait is not over: no need to run it
 		}
 		s.cur = p
 		_, alive := p.next()
@@ -190,8 +218,16 @@ func (s *simSched) step() bool {
 	}
 	next := time.Time{}
 	for _, p := range s.procs {
+		if _, frozen := s.frozen[p.node]; frozen && !p.killed {
+			continue
+		}
 		if !p.deadline.IsZero() && (next.IsZero() || p.deadline.Before(next)) {
 			next = p.deadline
+		}
+	}
+	for _, until := range s.frozen {
+		if next.IsZero() || until.Before(next) {
+			next = until
 		}
 	}
 	if len(s.events) > 0 && (next.IsZero() || s.events[0].at.Before(next)) {

@@ -46,7 +46,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		return 0, err
 	}
 	os.Remove(dir) // Checkpoint wants to create it
-	t0 := time.Now()
+	t0 := e.sched.Now()
 	live, err := sh.LiveTables()
 	if err != nil {
 		return 0, err
@@ -59,13 +59,13 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		took time.Duration
 	}
 	done := make(chan struct{})
-	go func() {
+	e.sched.Go(&e.net.wg, func() {
 		ckpt.lin, ckpt.err = sh.CheckpointToSend(dir)
-		ckpt.took = time.Since(t0)
+		ckpt.took = e.sched.Now().Sub(t0)
 		close(done)
-	}()
+	})
 	defer func() {
-		<-done
+		e.sched.Wait(time.Time{}, done)
 		os.RemoveAll(dir)
 	}()
 
@@ -82,9 +82,9 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 	if err := e.sendFiles(ctx, p, early, sent); err != nil {
 		return 0, err
 	}
-	tEarly := time.Since(t0)
+	tEarly := e.sched.Now().Sub(t0)
 
-	<-done
+	e.sched.Wait(time.Time{}, done)
 	if ckpt.err != nil {
 		return 0, ckpt.err
 	}
@@ -107,9 +107,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		return 0, err
 	}
 	if d := e.opts.copyDelay; d > 0 {
-		select {
-		case <-e.clock.After(d):
-		case <-ctx.Done():
+		if !sleep(e.sched, d, ctx.Done()) {
 			return 0, ctx.Err()
 		}
 	}
@@ -124,7 +122,7 @@ func (e *Engine) sendSnapshot(ctx context.Context, p *peer, sh *store.Show) (uin
 		total += size
 	}
 	e.log.Info("sent full copy", "peer", p.id, "show", sh.Name(), "seq", lin.Seq, "files", len(names),
-		"bytes", total, "took", time.Since(t0).Round(time.Millisecond), "checkpoint", ckpt.took.Round(time.Millisecond),
+		"bytes", total, "took", e.sched.Now().Sub(t0).Round(time.Millisecond), "checkpoint", ckpt.took.Round(time.Millisecond),
 		"before_checkpoint", len(live), "dropped", len(sent)-len(names), "first_part", tEarly.Round(time.Millisecond))
 	return lin.Seq, nil
 }
@@ -277,7 +275,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 	if free, ferr := freeBytes(dir); ferr == nil && free < begin.Bytes+64<<20 {
 		return "", lin, fmt.Errorf("%w: the copy needs %d MiB, %d MiB free", store.ErrDiskFull, begin.Bytes>>20, free>>20)
 	}
-	t0 := time.Now()
+	t0 := e.sched.Now()
 	w := newCopyWriter()
 	defer func() {
 		if err != nil {
@@ -332,7 +330,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 				}
 				keep[name] = true
 			}
-			tEnd := time.Now()
+			tEnd := e.sched.Now()
 			if err := w.finish(); err != nil {
 				return "", lin, err
 			}
@@ -347,7 +345,7 @@ func (e *Engine) receiveSnapshot(ctx context.Context, p *peer, show string) (dir
 			}
 			lin = store.Lineage{ShowID: m.ShowID, Epochs: fromWireEpochs(m.Epochs), Seq: m.Seq}
 			e.log.Info("received full copy", "peer", p.id, "show", show, "seq", lin.Seq, "bytes", got,
-				"took", time.Since(t0).Round(time.Millisecond), "sync_wait", time.Since(tEnd).Round(time.Millisecond),
+				"took", e.sched.Now().Sub(t0).Round(time.Millisecond), "sync_wait", e.sched.Now().Sub(tEnd).Round(time.Millisecond),
 				"dropped", len(received)-len(keep))
 			return dir, lin, nil
 		default:

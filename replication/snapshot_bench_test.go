@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"github.com/jonboulle/clockwork"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -133,7 +135,7 @@ func TestSnapshotTiming(t *testing.T) {
 	if os.Getenv("CONSOLED_SNAPBENCH_LOG") != "" {
 		elog = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	ea := &Engine{st: src, log: elog, id: "a"}
+	ea := &Engine{st: src, log: elog, id: "a", sched: realSched{clockwork.NewRealClock()}}
 	pa := &peer{e: ea, id: "b", conn: ca, done: make(chan struct{})}
 	inbox := make(chan wire.Msg, 16)
 	readerDone := make(chan struct{})
@@ -158,7 +160,7 @@ func TestSnapshotTiming(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eb := &Engine{st: dst, log: elog, id: "b"}
+		eb := &Engine{st: dst, log: elog, id: "b", sched: realSched{clockwork.NewRealClock()}}
 		pb := &peer{e: eb, id: "a", conn: cb, done: readerDone, inbox: inbox}
 		cpu0, flt0 := cpuTime(), minorFaults()
 		t0 := time.Now()

@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"github.com/jonboulle/clockwork"
+
 	"context"
 	"io"
 	"log/slog"
@@ -23,7 +25,7 @@ func receiveFrom(t *testing.T, data string, msgs ...wire.Msg) (string, store.Lin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &Engine{st: st, log: lg, id: "b"}
+	e := &Engine{st: st, log: lg, id: "b", sched: realSched{clockwork.NewRealClock()}}
 	p := &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, len(msgs))}
 	for _, m := range msgs {
 		p.inbox <- m

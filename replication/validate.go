@@ -76,7 +76,7 @@ func (e *Engine) badMessage(p *peer, err error) {
 	e.net.faultMu.Lock()
 	// Keyed by console, not address: a reconnect clears the faults of its
 	// address (handshake), and this one should stay visible for a while.
-	e.net.faults["message from "+p.id] = faultNote{msg: msg, at: e.clock.Now()}
+	e.net.faults["message from "+p.id] = faultNote{msg: msg, at: e.sched.Now()}
 	e.net.faultMu.Unlock()
 	e.log.Error("bad message from peer; closing the connection", "peer", p.id, "addr", p.addr, "err", err)
 	e.notify()

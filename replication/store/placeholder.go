@@ -49,7 +49,7 @@ func (s *Store) OpenPlaceholder(name string) (*Show, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: placeholder for %s: %w", name, err)
 	}
-	lin, err := writeEmpty(db, pebble.NoSync) // nothing here is durable anyway
+	lin, err := writeEmpty(db, pebble.NoSync, s.randomHex(16)) // nothing here is durable anyway
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: placeholder for %s: %w", name, err)

@@ -250,7 +250,7 @@ func (s *Store) IncomingDir(name string) (string, error) {
 	if err := ValidateShowName(name); err != nil {
 		return "", err
 	}
-	return s.showDir(incomingPrefix + name + "-" + randomHex(4)), nil
+	return s.showDir(incomingPrefix + name + "-" + s.randomHex(4)), nil
 }
 
 // Archive describes a kept copy.
@@ -324,7 +324,7 @@ func (s *Store) Install(name, dir string, o InstallOptions) (kept Archive, err e
 	if err := syncDir(dir); err != nil {
 		return kept, err
 	}
-	ready := s.showDir(readyPrefix + name + "-" + randomHex(4))
+	ready := s.showDir(readyPrefix + name + "-" + s.randomHex(4))
 	if err := os.Rename(dir, ready); err != nil {
 		return kept, err
 	}
@@ -340,7 +340,7 @@ func (s *Store) Install(name, dir string, o InstallOptions) (kept Archive, err e
 				return kept, err
 			}
 		} else {
-			old := s.showDir(oldPrefix + name + "-" + randomHex(4))
+			old := s.showDir(oldPrefix + name + "-" + s.randomHex(4))
 			if err := os.Rename(live, old); err != nil {
 				os.RemoveAll(ready)
 				return kept, err
@@ -361,7 +361,7 @@ func (s *Store) Install(name, dir string, o InstallOptions) (kept Archive, err e
 
 // archive moves the copy at dir into DIR/archives with its description.
 func (s *Store) archive(name, dir, why, console string) (Archive, error) {
-	a := Archive{Show: name, Console: console, Time: time.Now().UTC(), Why: why}
+	a := Archive{Show: name, Console: console, Time: s.opts.Now().UTC(), Why: why}
 	// Read-only: the copy is kept as it is (it may be a damaged one).
 	o := s.pebbleOptions(name, true)
 	o.ReadOnly = true
@@ -375,7 +375,7 @@ func (s *Store) archive(name, dir, why, console string) (Archive, error) {
 	if err := os.MkdirAll(archDir, 0o750); err != nil {
 		return a, err
 	}
-	a.Name = fmt.Sprintf("%s-%s-%s", name, a.Time.Format("20060102T150405Z"), randomHex(2))
+	a.Name = fmt.Sprintf("%s-%s-%s", name, a.Time.Format("20060102T150405Z"), s.randomHex(2))
 	meta, _ := json.MarshalIndent(a, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, archiveMeta), meta, 0o640); err != nil {
 		return a, err

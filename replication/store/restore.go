@@ -41,7 +41,7 @@ func (s *Store) Restore(archive string) (string, error) {
 	if _, err := os.Stat(s.showDir(name)); err == nil {
 		return fail(fmt.Errorf("restored already: show %s exists", name))
 	}
-	tmp := s.showDir(creatingPrefix + name + "-" + randomHex(4))
+	tmp := s.showDir(creatingPrefix + name + "-" + s.randomHex(4))
 	err := s.restoreInto(src, tmp, name)
 	if err == nil {
 		err = os.Rename(tmp, s.showDir(name))
@@ -81,7 +81,7 @@ func (s *Store) restoreInto(src, tmp, name string) error {
 	}
 	lin, err := loadLineage(db)
 	if err == nil {
-		lin.ShowID = randomHex(16)
+		lin.ShowID = s.randomHex(16)
 		err = db.Set(keyLineage, encodeLineage(lin), pebble.Sync)
 	}
 	if cerr := db.Close(); err == nil {

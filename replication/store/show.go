@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -152,6 +153,18 @@ func (sh *Show) Append(ops []Op) ([]Edit, error) { return sh.AppendThen(ops, nil
 // lack after a restart, which the lineage shows as this copy being a
 // prefix of the backup's.
 func (sh *Show) AppendThen(ops []Op, ordered func([]Edit)) ([]Edit, error) {
+	return sh.AppendIn("", ops, ordered)
+}
+
+// ErrEpochMoved: a write meant for one epoch found the copy in another (see
+// AppendIn).
+var ErrEpochMoved = errors.New("the copy's current epoch is not the one the edits were ordered in")
+
+// AppendIn is AppendThen for edits of epoch, which must be the copy's
+// current one ("": any): a console orders edits only in an epoch it began,
+// and while another console's edits are being taken into its copy (the
+// copy then is in that console's epochs) it orders none.
+func (sh *Show) AppendIn(epoch string, ops []Op, ordered func([]Edit)) ([]Edit, error) {
 	for _, op := range ops {
 		if err := validateOp(op); err != nil {
 			return nil, err
@@ -165,12 +178,15 @@ func (sh *Show) AppendThen(ops []Op, ordered func([]Edit)) ([]Edit, error) {
 		if len(lin.Epochs) == 0 {
 			return nil, fmt.Errorf("store: show %s: no epoch to stamp edits with (StartEpoch first)", sh.name)
 		}
-		epoch := lin.Epochs[len(lin.Epochs)-1].ID
+		cur := lin.Epochs[len(lin.Epochs)-1].ID
+		if epoch != "" && epoch != cur {
+			return nil, fmt.Errorf("store: show %s: %w (%s, not %s)", sh.name, ErrEpochMoved, cur, epoch)
+		}
 		for i, op := range ops {
 			if op.Delete {
 				op.Value = nil
 			}
-			edits[i] = Edit{Seq: lin.Seq + 1 + uint64(i), Epoch: epoch, Op: op}
+			edits[i] = Edit{Seq: lin.Seq + 1 + uint64(i), Epoch: cur, Op: op}
 		}
 		return edits, nil
 	}, ordered)

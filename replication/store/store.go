@@ -15,12 +15,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -72,6 +74,15 @@ type Options struct {
 	// checkpoint it sends, and took 1.82× the raw copy instead of 1.57×
 	// (same bench, same hour), with no gain in the 5 s edit-rate bench.
 	MemTableBytes uint64
+
+	// For the deterministic simulation of the replication engine: Rand
+	// makes ShowIDs and the names of archives and of directories being
+	// built (default crypto/rand), Now stamps archives (default time.Now),
+	// and NoCompactions keeps Pebble from compacting in the background, so
+	// that a copy's files are the same in two runs of one seed.
+	Rand          io.Reader
+	Now           func() time.Time
+	NoCompactions bool
 }
 
 const (
@@ -96,6 +107,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.OnFatal == nil {
 		log := o.Logger
@@ -127,7 +144,9 @@ type Store struct {
 	dmg      damage // damaged copies and checked sstables (damage.go)
 	// Install and Restore open Pebble DBs (on the shared cache) outside mu;
 	// Close waits for them. Counted under mu, with closed false.
-	ops sync.WaitGroup
+	ops    sync.WaitGroup
+	randMu sync.Mutex // s.opts.Rand may not be safe for concurrent use
+
 	// archiveMu lets one reader open an archive at a time: Pebble locks a
 	// directory even when it opens it read-only.
 	archiveMu sync.Mutex
@@ -262,12 +281,12 @@ func (s *Store) OpenShow(name string, create bool) (*Show, error) {
 // createShow builds an empty show with a fresh ShowID beside the others and
 // renames it into place, so a show directory always holds a complete show.
 func (s *Store) createShow(name string) error {
-	tmp := s.showDir(creatingPrefix + name + "-" + randomHex(4))
+	tmp := s.showDir(creatingPrefix + name + "-" + s.randomHex(4))
 	db, err := pebble.Open(tmp, s.pebbleOptions(name, false))
 	if err != nil {
 		return err
 	}
-	lin, err := writeEmpty(db, pebble.Sync)
+	lin, err := writeEmpty(db, pebble.Sync, s.randomHex(16))
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -286,8 +305,8 @@ func (s *Store) createShow(name string) error {
 }
 
 // writeEmpty makes db an empty show with a fresh ShowID.
-func writeEmpty(db *pebble.DB, o *pebble.WriteOptions) (Lineage, error) {
-	lin := Lineage{ShowID: randomHex(16)}
+func writeEmpty(db *pebble.DB, o *pebble.WriteOptions, showID string) (Lineage, error) {
+	lin := Lineage{ShowID: showID}
 	b := db.NewBatch()
 	defer b.Close()
 	b.Set(keyLineage, encodeLineage(lin), nil)
@@ -307,6 +326,7 @@ func (s *Store) pebbleOptions(name string, mustExist bool) *pebble.Options {
 		Logger:             s.pebbleLogger(name),
 		EventListener:      s.eventListener(name),
 	}
+	o.DisableAutomaticCompactions = s.opts.NoCompactions
 	o.WithFSDefaults() // Pebble's disk health checks, which it adds only to a default FS
 	return o
 }
@@ -360,9 +380,13 @@ func (s *Store) release(sh *Show) error {
 	return err
 }
 
-func randomHex(n int) string {
+func (s *Store) randomHex(n int) string {
 	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand docs)
+	s.randMu.Lock()
+	defer s.randMu.Unlock()
+	if _, err := io.ReadFull(s.opts.Rand, b); err != nil {
+		panic(err) // crypto/rand never fails (its docs); a simulation's source neither
+	}
 	return hex.EncodeToString(b)
 }
 

@@ -206,7 +206,9 @@ type MergeResult struct {
 // left the object the same. A change that would leave an object as it is
 // here is skipped. The check and the write are one step under the write
 // lock, so an edit committed here meanwhile is never overwritten.
-func (sh *Show) MergeIn(theirs []Version, common uint64) (MergeResult, error) {
+//
+// epoch is as for AppendIn: the copy's current epoch, the merging console's.
+func (sh *Show) MergeIn(epoch string, theirs []Version, common uint64) (MergeResult, error) {
 	var res MergeResult
 	ops := make([]Op, 0, len(theirs))
 	for _, v := range theirs {
@@ -218,6 +220,9 @@ func (sh *Show) MergeIn(theirs []Version, common uint64) (MergeResult, error) {
 	edits, err := sh.commit(ops, func(lin *Lineage, r pebble.Reader) ([]Edit, error) {
 		if len(lin.Epochs) == 0 {
 			return nil, fmt.Errorf("store: show %s: no epoch to stamp merged edits with (StartEpoch first)", sh.name)
+		}
+		if cur := lin.Epochs[len(lin.Epochs)-1].ID; epoch != "" && epoch != cur {
+			return nil, fmt.Errorf("store: show %s: %w (%s, not %s)", sh.name, ErrEpochMoved, cur, epoch)
 		}
 		epoch := lin.Epochs[len(lin.Epochs)-1].ID
 		var edits []Edit

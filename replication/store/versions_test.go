@@ -85,7 +85,7 @@ func TestMergeIn(t *testing.T) {
 		{Key: "k/new", Seq: 10, Value: []byte("n")},
 		{Key: "k/never", Seq: 11, Deleted: true}, // deleting what is not here
 	}
-	res, err := sh.MergeIn(theirs, 5)
+	res, err := sh.MergeIn("e1", theirs, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestMergeIn(t *testing.T) {
 			t.Fatalf("%s=%s, want %s", o.Key, o.Value, want[o.Key])
 		}
 	}
-	if res, err := sh.MergeIn(theirs, 5); err != nil || len(res.Edits) != 0 {
+	if res, err := sh.MergeIn("e1", theirs, 5); err != nil || len(res.Edits) != 0 {
 		t.Fatalf("merging the same changes again took %v (%v), want nothing", res.Edits, err)
 	}
 }

@@ -40,10 +40,15 @@ var (
 // me.Version defaults to ProtocolVersion. timeout bounds the whole exchange.
 // The caller closes the connection on error.
 func Handshake(c *Conn, me Hello, timeout time.Duration) (Hello, error) {
+	return HandshakeUntil(c, me, time.Now().Add(timeout))
+}
+
+// HandshakeUntil is Handshake with a deadline on the caller's clock.
+func HandshakeUntil(c *Conn, me Hello, deadline time.Time) (Hello, error) {
 	if me.Version == 0 {
 		me.Version = ProtocolVersion
 	}
-	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+	if err := c.SetDeadline(deadline); err != nil {
 		return Hello{}, wrapErr(err, "handshake")
 	}
 	defer c.SetDeadline(time.Time{})
