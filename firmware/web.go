@@ -77,6 +77,8 @@ td{padding:.15em 1em .15em 0}
 <tr><td>epoch</td><td>{{.S.Epoch}}</td></tr>
 <tr><td>link</td><td>{{.S.Link}}</td></tr>
 <tr><td>board</td><td>{{.S.Board}}</td></tr>
+<tr><td>remote control</td><td>{{.S.RemoteControl}}</td></tr>
+{{with .S.Resume}}<tr><td>resume</td><td>{{if .Show}}{{.Show}}: {{end}}{{.Outcome}}</td></tr>{{end}}
 {{range .S.Faults}}<tr><td>fault</td><td>{{.Kind}}: {{.Message}}</td></tr>{{end}}
 </table>
 </body></html>

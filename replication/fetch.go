@@ -38,6 +38,9 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 		return refuse("%s cannot read its record of %q: %v", e.id, j.Show, err)
 	}
 	if pres.Outdated() {
+		if answered, err := e.refuseTogether(p, j.Show, pres); answered { // together.go
+			return err
+		}
 		// Its copy would not do either: the asker is to look further.
 		return refuse("%s's copy of %q may be outdated too: %v carried on after it left", e.id, j.Show, pres.With)
 	}
@@ -129,6 +132,10 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 	e.log.Info("taking a newer copy before launching", "show", show, "from", p.id, "mode", joinModeName(reply.Mode), "their_seq", reply.Seq, "our_seq", mine.Seq)
 	switch reply.Mode {
 	case wire.JoinRefused:
+		if reply.ShowID != "" { // outdated too, everyone it was with back (together.go)
+			lin := store.Lineage{ShowID: reply.ShowID, Epochs: fromWireEpochs(reply.Epochs), Seq: reply.Seq}
+			return &togetherRefusal{id: p.id, lin: lin, reason: reply.Reason}
+		}
 		return fmt.Errorf("%w: %s", ErrStale, reply.Reason)
 	case wire.JoinUpToDate:
 	case wire.JoinCatchUp:
