@@ -20,6 +20,7 @@ const (
 	KindNotFound       Kind = "not_found"       // 404: no such object
 	KindRefused        Kind = "refused"         // 409: a guard refused it (exit 3)
 	KindMockOnly       Kind = "mock_only"       // 409: the board cannot do it from software (press, link)
+	KindForbidden      Kind = "forbidden"       // 403: the console refuses remote control (--remote-control off)
 	KindNotLoggedOn    Kind = "not_logged_on"   // 412: the console is not logged on to a show
 	KindNoActive       Kind = "no_active"       // 503: no active server reachable for the show
 	KindUnavailable    Kind = "unavailable"     // 503: the console is stopping, or has too many connections
@@ -35,6 +36,8 @@ func (k Kind) Status() int {
 		return http.StatusBadRequest
 	case KindNotFound:
 		return http.StatusNotFound
+	case KindForbidden:
+		return http.StatusForbidden
 	case KindRefused, KindMockOnly:
 		return http.StatusConflict
 	case KindNotLoggedOn:

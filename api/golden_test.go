@@ -23,8 +23,8 @@ func TestContractGolden(t *testing.T) {
 		Epochs: []Epoch{{ID: "e-0001", FirstSeq: 1}, {ID: "e-7a1b", FirstSeq: 120}},
 		Seq:    153, Stale: false, Link: "up",
 		Peers: []Peer{
-			{Console: "desk-1", Role: "active", Show: "demo", Seq: 153, Connected: true},
-			{Console: "desk-3", Role: "off", Show: "", Seq: 0, Connected: false},
+			{Console: "desk-1", Role: "active", Show: "demo", Seq: 153, Connected: true, Address: "10.0.0.1:7400"},
+			{Console: "desk-3", Role: "off", Show: "", Seq: 0, Connected: false, Address: "10.0.0.3:7400"},
 		},
 		LEDs:   map[string]string{"active": "off", "backup": "on", "sync": "off", "link": "on", "fault": "blink"},
 		Board:  "mock",
@@ -34,17 +34,25 @@ func TestContractGolden(t *testing.T) {
 
 		Syncing: false, Active: "desk-1", Listen: "127.0.0.1:7402", NetworkKey: "a1b2c3d4",
 		AuthRefused: 1, FullSyncs: 2, CatchUps: 3, Adoptions: 1,
-		Merges:      []Merge{{With: "desk-3", Time: at, Common: 100, Merged: 4, Conflicts: []string{"cue/1", "cue/2"}}, {With: "desk-1", Time: at, Common: 100, Conflicts: []string{"cue/7"}, Unmatched: 1, Archive: "demo-20260314T193000Z-ab12"}},
-		WaitingFor:  "desk-1",
-		Ack:         "one",
-		Descriptors: Descriptors{Open: 37, Limit: 1048576},
+		Merges:        []Merge{{With: "desk-3", Time: at, Common: 100, Merged: 4, Conflicts: []string{"cue/1", "cue/2"}}, {With: "desk-1", Time: at, Common: 100, Conflicts: []string{"cue/7"}, Unmatched: 1, Archive: "demo-20260314T193000Z-ab12"}},
+		WaitingFor:    "desk-1",
+		Ack:           "one",
+		Descriptors:   Descriptors{Open: 37, Limit: 1048576},
+		RemoteControl: "on",
+		Resume:        &Resume{Show: "demo", Outcome: ResumeJoined, Since: at},
 	}
 	off := Status{
 		Console: "desk-1", Role: "off", Epochs: []Epoch{}, Link: "down", Peers: []Peer{},
 		LEDs:  map[string]string{"active": "off", "backup": "off", "sync": "off", "link": "off", "fault": "off"},
 		Board: "mock", Faults: []Fault{}, Listen: "[::]:7400", NetworkKey: "a1b2c3d4", Ack: "one",
-		Descriptors: Descriptors{Open: 12, Limit: 1048576},
+		Descriptors:   Descriptors{Open: 12, Limit: 1048576},
+		RemoteControl: "off",
+		Resume:        &Resume{Outcome: ResumeNothing, Since: at},
 	}
+	stale := off
+	stale.Stale = true
+	stale.Resume = &Resume{Show: "demo", Outcome: ResumeStale, Since: at,
+		Detail: "refused: stale copy: this copy of \"demo\" may be outdated: desk-2 carried on after it crashed or lost its link, and none of them can be reached; start one of them first, or force (launch --force, or hold LAUNCH 3 s)"}
 	handing := status
 	handing.Role, handing.Active, handing.Merges = "active", "", nil
 	handing.Fence = "lost its last live backup"
@@ -56,6 +64,7 @@ func TestContractGolden(t *testing.T) {
 		{"status", status},
 		{"status_handing_over", handing},
 		{"status_off", off},
+		{"status_resume_stale", stale},
 		{"panel", Panel{"active": "on", "backup": "off", "sync": "blink", "link": "on", "fault": "off"}},
 		{"launch_request", LaunchRequest{Show: "demo", Force: true}},
 		{"edit_request", EditRequest{Key: "cue/1", Value: `{"fade":3}`}},
@@ -76,7 +85,15 @@ func TestContractGolden(t *testing.T) {
 			{Gesture: "press logoff", Command: "logoff", Error: "not logged on to a show (run: consolectl launch SHOW)"},
 		}}},
 		{"link_request", LinkRequest{Up: false}},
+		{"net", Net{Consoles: []NetConsole{
+			{Console: "desk-1", Address: "10.0.0.1:7400", Role: "active", Show: "demo", Seq: 153, Lag: new(uint64(0)), Link: "up", Faults: []Fault{}},
+			{Console: "desk-2", Address: "10.0.0.2:7400", Role: "backup", Show: "demo", Seq: 150, Lag: new(uint64(3)), Link: "up",
+				Faults: []Fault{{Kind: "protocol", Level: "blink", Message: "desk-9 speaks protocol 9", Since: at}}},
+			{Console: "desk-3", Address: "10.0.0.3:7400", Role: "off", Faults: []Fault{},
+				Error: "desk-3 refuses remote control (consoled --remote-control off): use its control socket or its front panel"},
+		}}},
 		{"error", ErrorAnswer{Error: "launch demo refused: this copy may be outdated", Kind: "refused"}},
+		{"error_forbidden", ErrorAnswer{Error: "desk-2 refuses remote control (consoled --remote-control off): use its control socket or its front panel", Kind: KindForbidden}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := json.MarshalIndent(c.v, "", "  ")

@@ -56,6 +56,12 @@ type Status struct {
 	// HandOver is a log-off waiting for a backup to hold every edit this
 	// console acknowledged.
 	HandOver *HandOver `json:"hand_over,omitempty"`
+
+	// RemoteControl is whether this console takes consolectl --remote:
+	// RemoteControlOn or RemoteControlOff (consoled --remote-control).
+	RemoteControl string `json:"remote_control"`
+	// Resume is what consoled --resume did at start; absent without it.
+	Resume *Resume `json:"resume,omitempty"`
 }
 
 // HandOver is a log-off under way (see Status.HandOver).
@@ -86,7 +92,38 @@ type Peer struct {
 	Show      string `json:"show"`
 	Seq       uint64 `json:"seq"`
 	Connected bool   `json:"connected"`
+	// Address is where it takes connections (its peer port, which also
+	// takes consolectl --remote), as this console reached it last; "" when
+	// it cannot tell.
+	Address string `json:"address"`
 }
+
+// The values of Status.RemoteControl.
+const (
+	RemoteControlOn  = "on"
+	RemoteControlOff = "off"
+)
+
+// Resume is what consoled --resume did at start (Status.Resume).
+type Resume struct {
+	Show string `json:"show"` // the show it was logged on to when it stopped; "" if none
+	// Outcome is one of the Resume* values below, or "failed: " and why.
+	Outcome string    `json:"outcome"`
+	Since   time.Time `json:"since"`            // when the outcome was reached (or the resume began, while it runs)
+	Detail  string    `json:"detail,omitempty"` // the launch's message, for a refusal or a failure
+}
+
+// The outcomes of a resume.
+const (
+	ResumeNothing   = "nothing to resume" // it was logged off when it stopped: it stays off
+	ResumeLaunching = "launching"
+	ResumeWaiting   = "waiting for the master" // Status.WaitingFor names it
+	ResumeJoined    = "joined"                 // a backup of the show's active
+	ResumeActive    = "active"                 // no active served the show: it launched as active
+	ResumeStale     = "refused: stale"         // the stale-launch guard refused it (FAULT blinks); tried again when a console connects
+	ResumeRefused   = "refused"                // another refusal ("refused: " and why)
+	ResumeFailed    = "failed"                 // "failed: " and why
+)
 
 // Merge reports a divergence merge: the objects only the other console
 // changed were taken; for objects both changed ours stayed, and the other's

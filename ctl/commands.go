@@ -32,12 +32,13 @@ type flagDef struct {
 
 // invocation is a command being run.
 type invocation struct {
-	ctx   context.Context
-	c     *client.Client
-	fs    *flag.FlagSet
-	args  []string
-	stdin io.Reader
-	out   io.Writer
+	ctx    context.Context
+	c      *client.Client
+	target *target
+	fs     *flag.FlagSet
+	args   []string
+	stdin  io.Reader
+	out    io.Writer
 	// errOut is stderr: progress goes there, so that out stays the
 	// answer a script reads.
 	errOut io.Writer
@@ -77,6 +78,10 @@ var commands = []*command{
 	{name: "restore", args: []string{"NAME"}, nargs: 1, summary: "bring an archive back as a show of its own", run: runRestore},
 	{name: "ack", summary: "acknowledge the merge reports (FAULT stops blinking)", run: runAck},
 	{name: "network-key", summary: "print the show network key, to provision another console", run: runNetworkKey},
+	{name: "net", summary: "every console of the show network: address, role, show, seq, lag, link, faults",
+		more: "Found from this console's peers (and theirs), each asked over the show network as --remote does; over the socket the network key comes from the console.\n" +
+			"LAG is how many edits a console is behind its show's active. --watch redraws every --interval until Ctrl-C (--json: one line each time).",
+		flags: []flagDef{jsonFlag, {"watch", "", "refresh in place"}, {"interval", "DUR", "how often --watch refreshes (default 2s)"}}, run: runNet},
 }
 
 func lookup(name string) *command {
@@ -130,6 +135,8 @@ func (c *command) usage() string {
 		fmt.Fprintf(&b, "  %-16s %s\n", strings.TrimSpace("--"+f.name+" "+f.value), f.usage)
 	}
 	fmt.Fprintf(&b, "  %-16s %s\n", "--socket PATH", "the control socket (else $CONSOLED_SOCKET, else "+DefaultSocket+")")
+	fmt.Fprintf(&b, "  %-16s %s\n", "--remote HOST[:PORT]", "instead, the console whose peer port that is, over the show network (else $CONSOLED_REMOTE)")
+	fmt.Fprintf(&b, "  %-16s %s\n", "--network-key FILE", "the show network's key, for --remote (else $CONSOLED_NETWORK_KEY)")
 	fmt.Fprintf(&b, "  %-16s %s\n", "--help", "this")
 	return b.String()
 }

@@ -4,6 +4,7 @@ package ctl
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"consoled/api"
 	"consoled/client"
+	"consoled/replication/wire"
 	"consoled/version"
 )
 
@@ -34,22 +36,76 @@ func usagef(cmd, format string, a ...any) error {
 
 // globals are the flags accepted before or after the command.
 type globals struct {
-	socket  string
-	help    bool
-	version bool
+	socket     string
+	remote     string // HOST[:PORT] of a console's peer port
+	networkKey string // the key file for remote
+	socketSet  bool   // --socket was given: it wins over $CONSOLED_REMOTE
+	remoteSet  bool
+	help       bool
+	version    bool
 }
 
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.socket, "socket", g.socket, "the console's control socket")
+	fs.Func("socket", "the console's control socket", func(v string) error {
+		g.socket, g.socketSet = v, true
+		return nil
+	})
+	fs.Func("remote", "a console's peer address, HOST[:PORT]", func(v string) error {
+		g.remote, g.remoteSet = v, true
+		return nil
+	})
+	fs.StringVar(&g.networkKey, "network-key", g.networkKey, "the show network's key file, for --remote")
 	fs.BoolVar(&g.help, "help", false, "show help")
 	fs.BoolVar(&g.help, "h", false, "show help")
 	fs.BoolVar(&g.version, "version", false, "print consolectl's version")
 }
 
+// target is the console a command talks to: through its control socket,
+// or remotely through its peer port.
+type target struct {
+	c      *client.Client
+	remote string      // HOST:PORT when remote
+	tls    *tls.Config // the show network's, when remote
+	hint   string      // what to check when it cannot be reached
+}
+
+// dial makes the client the flags and the environment ask for: --remote,
+// else --socket, else $CONSOLED_REMOTE, else $CONSOLED_SOCKET, else the
+// default socket.
+func (g *globals) dial() (*target, error) {
+	if g.remoteSet && g.socketSet {
+		return nil, usagef("", "--socket and --remote name two consoles: give one")
+	}
+	remote := g.remote
+	if !g.remoteSet && !g.socketSet {
+		remote = os.Getenv("CONSOLED_REMOTE")
+	}
+	if remote == "" {
+		return &target{c: client.Unix(g.socket), hint: "is it running? --socket or $CONSOLED_SOCKET name the socket"}, nil
+	}
+	addr, err := client.RemoteAddr(remote)
+	if err != nil {
+		return nil, usagef("", "--remote: %v", err)
+	}
+	if g.networkKey == "" {
+		return nil, usagef("", "--remote needs --network-key FILE (or $CONSOLED_NETWORK_KEY): the show network's key")
+	}
+	key, err := wire.LoadKey(g.networkKey)
+	if err != nil {
+		return nil, fmt.Errorf("--network-key: %s", strings.TrimPrefix(err.Error(), "wire: "))
+	}
+	cfg, err := client.TLSConfig(key)
+	if err != nil {
+		return nil, err
+	}
+	return &target{c: client.Remote(addr, cfg), remote: addr, tls: cfg,
+		hint: "is it running, and is this its --listen address? --remote or $CONSOLED_REMOTE name it"}, nil
+}
+
 // Main runs consolectl with args (without the program name) and returns
 // its exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{socket: os.Getenv("CONSOLED_SOCKET")}
+	g := &globals{socket: os.Getenv("CONSOLED_SOCKET"), networkKey: os.Getenv("CONSOLED_NETWORK_KEY")}
 	if g.socket == "" {
 		g.socket = DefaultSocket
 	}
@@ -62,7 +118,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if !errors.As(err, &ue) {
 			err = usagef("", "%v", err)
 		}
-		return fail(stderr, err)
+		return fail(stderr, err, "")
 	case g.version:
 		fmt.Fprintln(stdout, version.String("consolectl"))
 		return api.ExitOK
@@ -79,7 +135,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmd := lookup(name)
 	if cmd == nil {
-		return fail(stderr, usagef("", "unknown command %q", name))
+		return fail(stderr, usagef("", "unknown command %q", name), "")
 	}
 	fs = newFlagSet(name)
 	g.register(fs)
@@ -88,9 +144,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var uf unknownFlag
 	switch {
 	case errors.As(err, &uf) && cmd.nargs > 0:
-		return fail(stderr, usagef(name, "%s: %v (an argument that begins with a dash goes after --, as in consolectl set cue/1 -- -3)", name, err))
+		return fail(stderr, usagef(name, "%s: %v (an argument that begins with a dash goes after --, as in consolectl set cue/1 -- -3)", name, err), "")
 	case err != nil:
-		return fail(stderr, usagef(name, "%s: %v", name, err))
+		return fail(stderr, usagef(name, "%s: %v", name, err), "")
 	case g.version:
 		fmt.Fprintln(stdout, version.String("consolectl"))
 		return api.ExitOK
@@ -98,17 +154,21 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, cmd.usage())
 		return api.ExitOK
 	case len(pos) != cmd.nargs:
-		return fail(stderr, usagef(name, "%s takes %s, got %d argument(s)", name, cmd.argsText(), len(pos)))
+		return fail(stderr, usagef(name, "%s takes %s, got %d argument(s)", name, cmd.argsText(), len(pos)), "")
 	}
-	c := client.Unix(g.socket)
-	defer c.Close()
-	inv := &invocation{ctx: context.Background(), c: c, fs: fs, args: pos, stdin: stdin, out: stdout}
+	tg, err := g.dial()
+	if err != nil {
+		return fail(stderr, err, "")
+	}
+	defer tg.c.Close()
+	inv := &invocation{ctx: context.Background(), c: tg.c, target: tg, fs: fs, args: pos, stdin: stdin, out: stdout}
 	inv.errOut = stderr
-	return fail(stderr, cmd.run(inv))
+	return fail(stderr, cmd.run(inv), tg.hint)
 }
 
-// fail prints err, if any, and returns the exit status it calls for.
-func fail(stderr io.Writer, err error) int {
+// fail prints err, if any, and returns the exit status it calls for; hint
+// says what to check when the console could not be reached.
+func fail(stderr io.Writer, err error, hint string) int {
 	var ue usageError
 	var ae *api.Error
 	var de *client.DialError
@@ -125,8 +185,14 @@ func fail(stderr io.Writer, err error) int {
 	case errors.As(err, &ae):
 		fmt.Fprintf(stderr, "consolectl: %s\n", oneLine(ae.Message))
 		return ae.Kind.ExitCode()
+	case errors.As(err, &de) && errors.Is(de.Err, wire.ErrAuth):
+		fmt.Fprintf(stderr, "consolectl: %s refused the connection: not authenticated (it holds another network key than --network-key): %s\n", de.Where, oneLine(de.Err.Error()))
+		return api.ExitError
 	case errors.As(err, &de):
-		fmt.Fprintf(stderr, "consolectl: cannot reach consoled at %s (is it running? --socket or $CONSOLED_SOCKET name the socket): %v\n", de.Where, de.Err)
+		if hint == "" {
+			hint = "is it running?"
+		}
+		fmt.Fprintf(stderr, "consolectl: cannot reach consoled at %s (%s): %v\n", de.Where, hint, oneLine(de.Err.Error()))
 		return api.ExitError
 	}
 	fmt.Fprintf(stderr, "consolectl: %s\n", oneLine(err.Error()))
@@ -145,11 +211,11 @@ func help(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, overview())
 		return api.ExitOK
 	case len(args) > 1:
-		return fail(stderr, usagef("", "help takes at most one COMMAND, got %d arguments", len(args)))
+		return fail(stderr, usagef("", "help takes at most one COMMAND, got %d arguments", len(args)), "")
 	}
 	cmd := lookup(args[0])
 	if cmd == nil {
-		return fail(stderr, usagef("", "help: unknown command %q", args[0]))
+		return fail(stderr, usagef("", "help: unknown command %q", args[0]), "")
 	}
 	fmt.Fprint(stdout, cmd.usage())
 	return api.ExitOK
@@ -166,6 +232,10 @@ func overview() string {
 Flags go before or after the command and its arguments; -- ends them, so a
 value may begin with a dash: consolectl set cue/1 -- -3.
 The socket is --socket, else $CONSOLED_SOCKET, else ` + DefaultSocket + `.
+--remote HOST[:PORT] (else $CONSOLED_REMOTE) runs the command on the console
+whose peer port that is (default port ` + client.DefaultPort + `), over the show network,
+authenticated by the network key in --network-key FILE (else
+$CONSOLED_NETWORK_KEY).
 --version prints consolectl's version.
 Exit status: 0 done, 1 error, 2 usage, 3 refused by a guard, 4 the outcome
 of an edit is unknown (its path broke before the answer came; retrying is safe).

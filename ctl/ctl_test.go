@@ -11,6 +11,7 @@ import (
 
 	"consoled/api"
 	"consoled/client"
+	"consoled/replication/wire"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -89,6 +90,11 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"status", "--version"}, 0, "consolectl ", ""},
 		{[]string{"press", "go", "--socket", "/nonexistent"}, 2, "", `unknown button "go"`},
 		{[]string{"link", "sideways"}, 2, "", "want up or down"},
+		{[]string{"status", "--remote", "10.0.0.2"}, 2, "", "--remote needs --network-key FILE"},
+		{[]string{"--remote", "10.0.0.2", "--socket", "/s", "status"}, 2, "", "--socket and --remote name two consoles"},
+		{[]string{"status", "--remote", ":7400", "--network-key", "/k"}, 2, "", `--remote: console address ":7400"`},
+		{[]string{"status", "--remote", "10.0.0.2", "--network-key", "/nonexistent/key"}, 1, "", "--network-key: reading network key /nonexistent/key: file does not exist"},
+		{[]string{"net", "--interval", "1ms"}, 2, "", "net: --interval"},
 	} {
 		code, out, errs := run(c.args...)
 		if code != c.code || !strings.Contains(out, c.stdout) || !strings.Contains(errs, c.stderr) {
@@ -118,11 +124,13 @@ func TestExitStatus(t *testing.T) {
 		{&api.Error{Kind: "a_kind_from_a_newer_console", Message: "m"}, 1, "consolectl: m\n"},
 		{&client.DialError{Where: "/s", Err: errors.New("connect: no such file or directory")}, 1,
 			"consolectl: cannot reach consoled at /s (is it running? --socket or $CONSOLED_SOCKET name the socket): connect: no such file or directory\n"},
+		{&client.DialError{Where: "10.0.0.2:7400", Err: fmt.Errorf("wire: TLS handshake: %w: x509: unknown authority", wire.ErrAuth)}, 1,
+			"consolectl: 10.0.0.2:7400 refused the connection: not authenticated (it holds another network key than --network-key): wire: TLS handshake: peer not authenticated (wrong network key?): x509: unknown authority\n"},
 		{usagef("set", "set: oops"), 2, "consolectl: set: oops\n(consolectl help set shows how to use it)\n"},
 		{flag.ErrHelp, 1, "consolectl: flag: help requested\n"},
 	} {
 		var errb bytes.Buffer
-		if code := fail(&errb, c.err); code != c.code || errb.String() != c.want {
+		if code := fail(&errb, c.err, "is it running? --socket or $CONSOLED_SOCKET name the socket"); code != c.code || errb.String() != c.want {
 			t.Errorf("%v: exit %d %q, want %d %q", c.err, code, errb.String(), c.code, c.want)
 		}
 	}

@@ -55,6 +55,16 @@ func printStatus(out io.Writer, st api.Status) {
 	}
 	row("network", "listen %s, key %s, %d refused, %d full syncs, %d catch-ups, ack %s",
 		st.Listen, st.NetworkKey, st.AuthRefused, st.FullSyncs, st.CatchUps, st.Ack)
+	if st.RemoteControl != "" {
+		row("remote", "control %s", st.RemoteControl)
+	}
+	if r := st.Resume; r != nil {
+		show := ""
+		if r.Show != "" {
+			show = r.Show + ": "
+		}
+		row("resume", "%s%s since %s", show, r.Outcome, r.Since.Local().Format(time.DateTime))
+	}
 	row("fds", "%d open, limit %d", st.Descriptors.Open, st.Descriptors.Limit)
 	for _, f := range st.Faults {
 		row("fault", "%s (%s): %s", f.Kind, f.Level, f.Message)

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"consoled/api"
 	"consoled/client"
@@ -26,12 +24,6 @@ type copyWatch struct {
 
 	bar      *progressbar.ProgressBar
 	lastLine time.Time
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // watchCopy shows the copy's progress on w until the returned function is

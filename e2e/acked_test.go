@@ -5,7 +5,6 @@ package e2e
 // acknowledged edit is in the live show of every console afterwards.
 
 import (
-	"context"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -19,31 +18,8 @@ import (
 // records them in want.
 func editMany(t *testing.T, c *console, prefix string, n int, want map[string]string) {
 	t.Helper()
-	cl := c.client()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 16 {
-				k, v := fmt.Sprintf("%s/%d", prefix, i), fmt.Sprintf("%s %d", c.id, i)
-				if _, err := cl.Set(context.Background(), k, v); err != nil {
-					errs <- fmt.Errorf("set %s on %s: %w", k, c.id, err)
-					return
-				}
-				mu.Lock()
-				want[k] = v
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	setMany(t, c, n, func(i int) (string, string) { return fmt.Sprintf("%s/%d", prefix, i), fmt.Sprintf("%s %d", c.id, i) },
+		func(k, v string) { want[k] = v })
 }
 
 // everywhere fails the test unless every console's live show holds want.

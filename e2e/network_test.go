@@ -275,7 +275,15 @@ func fillShowRandom(t *testing.T, c *console, n, size int) {
 
 func fillShowWith(t *testing.T, c *console, n int, value func(int) string) {
 	t.Helper()
+	setMany(t, c, n, func(i int) (string, string) { return fmt.Sprintf("fixture/%06d", i), value(i) }, nil)
+}
+
+// setMany makes n edits on c from 16 clients at once: edit i sets kv(i);
+// done, if not nil, is told of each acknowledged one (from any client).
+func setMany(t *testing.T, c *console, n int, kv func(i int) (string, string), done func(k, v string)) {
+	t.Helper()
 	cl := c.client()
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for w := 0; w < 16; w++ {
@@ -283,9 +291,15 @@ func fillShowWith(t *testing.T, c *console, n int, value func(int) string) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 16 {
-				if _, err := cl.Set(context.Background(), fmt.Sprintf("fixture/%06d", i), value(i)); err != nil {
-					errs <- err
+				k, v := kv(i)
+				if _, err := cl.Set(context.Background(), k, v); err != nil {
+					errs <- fmt.Errorf("set %s on %s: %w", k, c.id, err)
 					return
+				}
+				if done != nil {
+					mu.Lock()
+					done(k, v)
+					mu.Unlock()
 				}
 			}
 		}()

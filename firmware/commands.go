@@ -42,6 +42,7 @@ func (s *Service) runCommands(ctx context.Context) {
 
 func (s *Service) doGesture(ctx context.Context, g Gesture) api.CommandResult {
 	r := api.CommandResult{Gesture: g.String()}
+	s.resumer.operatorActed()
 	var err error
 	switch g.Button {
 	case hal.ButtonLaunch:

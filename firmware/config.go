@@ -39,6 +39,12 @@ type Config struct {
 	LogLevel    string `yaml:"log-level"` // debug, info, warn, error
 	Ack         string `yaml:"ack"`       // when an edit is acknowledged: local, one, all
 	Discovery   string `yaml:"discovery"` // beacon NIC: auto (the board's NIC), off, or an interface name
+	// Resume launches again at start the show this console was logged on
+	// to when it stopped without logging off (resume.go).
+	Resume bool `yaml:"resume"`
+	// RemoteControl is on to take consolectl --remote on the peer port,
+	// off to refuse it (remote.go).
+	RemoteControl string `yaml:"remote-control"`
 
 	// ProtocolVersion overrides the peer protocol version spoken, so tests
 	// can run a console that speaks another one. Not for production.
@@ -56,15 +62,16 @@ func Defaults() Config {
 		host = "console"
 	}
 	return Config{
-		ID:          host,
-		Data:        "/var/lib/consoled",
-		Board:       "mock",
-		Listen:      ":7400",
-		HTTP:        "127.0.0.1:7480",
-		LogLevel:    "info",
-		Ack:         "one",
-		Discovery:   "auto",
-		MasterGrace: "10s",
+		ID:            host,
+		Data:          "/var/lib/consoled",
+		Board:         "mock",
+		Listen:        ":7400",
+		HTTP:          "127.0.0.1:7480",
+		LogLevel:      "info",
+		Ack:           "one",
+		Discovery:     "auto",
+		MasterGrace:   "10s",
+		RemoteControl: "on",
 	}
 }
 
@@ -101,6 +108,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&f.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&f.Ack, "ack", cfg.Ack, "acknowledge an edit once durable on: local (the active), one (and one backup), all (and every backup)")
 	fs.StringVar(&f.Discovery, "discovery", cfg.Discovery, "find peers by multicast beacons on: auto (the board's NIC), off, or a `NIC` name")
+	fs.BoolVar(&f.Resume, "resume", false, "at start, launch again the show this console was logged on to when it stopped without logging off (never forced)")
+	fs.StringVar(&f.RemoteControl, "remote-control", cfg.RemoteControl, "`on` takes consolectl --remote on the peer port (with the network key); off refuses it")
 	fs.UintVar(&f.ProtocolVersion, "protocol-version", 0, "peer protocol `version` to speak (testing only)")
 	fs.Uint64Var(&f.LogRetain, "log-retain", 0, "`edits` a show's edit log keeps for catching backups up (default 10000)")
 	version := fs.Bool("version", false, "print consoled's version and exit")
@@ -154,6 +163,10 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			cfg.Ack = f.Ack
 		case "discovery":
 			cfg.Discovery = f.Discovery
+		case "resume":
+			cfg.Resume = f.Resume
+		case "remote-control":
+			cfg.RemoteControl = f.RemoteControl
 		case "protocol-version":
 			cfg.ProtocolVersion = f.ProtocolVersion
 		case "log-retain":
@@ -253,6 +266,9 @@ func (c *Config) finish() error {
 	}
 	if d, err := time.ParseDuration(c.MasterGrace); err != nil || d < 0 {
 		return fmt.Errorf("%w: --master-grace %q: want a duration like 10s, or 0", ErrUsage, c.MasterGrace)
+	}
+	if c.RemoteControl != "on" && c.RemoteControl != "off" {
+		return fmt.Errorf("%w: --remote-control %q: want on or off", ErrUsage, c.RemoteControl)
 	}
 	if c.ProtocolVersion > 65535 {
 		return fmt.Errorf("%w: --protocol-version %d: at most 65535", ErrUsage, c.ProtocolVersion)

@@ -29,6 +29,22 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.Control != "/tmp/x/consoled.sock" || cfg.NetworkKey != "/tmp/x/network.key" {
 		t.Errorf("DATA-relative defaults: control %q key %q", cfg.Control, cfg.NetworkKey)
 	}
+	if cfg.Resume || cfg.RemoteControl != "on" {
+		t.Errorf("resume %v, remote control %q; want off and on", cfg.Resume, cfg.RemoteControl)
+	}
+}
+
+// --resume and --remote-control are flags and keys of the file.
+func TestConfigResumeAndRemoteControl(t *testing.T) {
+	p := writeConfig(t, "resume: true\nremote-control: \"off\"\n")
+	cfg, err := ParseArgs([]string{"--config", p}, io.Discard)
+	if err != nil || !cfg.Resume || cfg.RemoteControl != "off" {
+		t.Fatalf("from the file: resume %v remote control %q (%v)", cfg.Resume, cfg.RemoteControl, err)
+	}
+	cfg, err = ParseArgs([]string{"--config", p, "--resume=false", "--remote-control", "on"}, io.Discard)
+	if err != nil || cfg.Resume || cfg.RemoteControl != "on" {
+		t.Fatalf("flags over the file: resume %v remote control %q (%v)", cfg.Resume, cfg.RemoteControl, err)
+	}
 }
 
 func TestConfigFileAndFlags(t *testing.T) {
@@ -73,6 +89,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad show", "", []string{"--show", "../etc"}, true, "--show"},
 		{"bad level", "", []string{"--log-level", "loud"}, true, "--log-level"},
 		{"stray argument", "", []string{"extra"}, true, "extra"},
+		{"bad remote control", "", []string{"--remote-control", "maybe"}, true, "--remote-control"},
+		{"bad remote control in file", "remote-control: yes\n", nil, true, "--remote-control"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

@@ -30,6 +30,8 @@ func (s *Service) status() api.Status {
 	out.Acked = s.acked.Load()
 	out.Ack = s.cfg.Ack
 	out.Descriptors = descriptors()
+	out.RemoteControl = s.cfg.RemoteControl
+	out.Resume = s.resumer.status(out.WaitingFor)
 	return out
 }
 
@@ -86,7 +88,7 @@ func peersOf(ps []replication.Peer) []api.Peer {
 	}
 	out := make([]api.Peer, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, api.Peer{Console: p.Console, Role: string(p.Role), Show: p.Show, Seq: p.Seq, Connected: p.Connected})
+		out = append(out, api.Peer{Console: p.Console, Role: string(p.Role), Show: p.Show, Seq: p.Seq, Connected: p.Connected, Address: p.Address})
 	}
 	return out
 }

@@ -29,7 +29,7 @@ func TestStatusMapsEngine(t *testing.T) {
 			"WaitingFor", "ProtocolFaults", "Fence", "HandOver", "GuardStatus",
 		}},
 		{reflect.TypeFor[replication.GuardStatus](), []string{"BadMessages", "ConnsRefused", "BeaconsRefused"}},
-		{reflect.TypeFor[replication.Peer](), []string{"Console", "Role", "Show", "Seq", "Connected"}},
+		{reflect.TypeFor[replication.Peer](), []string{"Console", "Role", "Show", "Seq", "Connected", "Address"}},
 		{reflect.TypeFor[replication.Merge](), []string{"With", "Time", "Common", "Merged", "Conflicts", "Unmatched", "Archive"}},
 		{reflect.TypeFor[replication.HandOver](), []string{"Since", "Seq", "Waiting"}},
 		{reflect.TypeFor[store.Epoch](), []string{"ID", "FirstSeq"}},
@@ -45,7 +45,7 @@ func TestStatusMapsEngine(t *testing.T) {
 	got := engineStatus(replication.Status{
 		Console: "desk-2", Role: replication.RoleBackup, Show: "demo", ShowID: "5f0c", Epoch: "e2",
 		Epochs: []store.Epoch{{ID: "e1", FirstSeq: 1}, {ID: "e2", FirstSeq: 9}}, Seq: 12, Stale: true, Syncing: true, LinkUp: true,
-		Peers:  []replication.Peer{{Console: "desk-1", Role: replication.RoleActive, Show: "demo", Seq: 12, Connected: true}},
+		Peers:  []replication.Peer{{Console: "desk-1", Role: replication.RoleActive, Show: "demo", Seq: 12, Connected: true, Address: "127.0.0.1:7401"}},
 		Active: "desk-1", Listen: "127.0.0.1:7402", KeyFingerprint: "a1b2c3d4", AuthRefused: 1, FullSyncs: 2, CatchUps: 3, Adoptions: 4,
 		Merges:         []replication.Merge{{With: "desk-3", Time: at, Common: 5, Merged: 6, Conflicts: []string{"cue/1"}, Unmatched: 1, Archive: "demo-1"}},
 		WaitingFor:     "desk-1",
@@ -56,7 +56,7 @@ func TestStatusMapsEngine(t *testing.T) {
 	want := api.Status{
 		Console: "desk-2", Role: "backup", Show: "demo", ShowID: "5f0c", Epoch: "e2",
 		Epochs: []api.Epoch{{ID: "e1", FirstSeq: 1}, {ID: "e2", FirstSeq: 9}}, Seq: 12, Stale: true, Syncing: true, Link: "up",
-		Peers:  []api.Peer{{Console: "desk-1", Role: "active", Show: "demo", Seq: 12, Connected: true}},
+		Peers:  []api.Peer{{Console: "desk-1", Role: "active", Show: "demo", Seq: 12, Connected: true, Address: "127.0.0.1:7401"}},
 		Active: "desk-1", Listen: "127.0.0.1:7402", NetworkKey: "a1b2c3d4", AuthRefused: 1, FullSyncs: 2, CatchUps: 3, Adoptions: 4,
 		Merges:     []api.Merge{{With: "desk-3", Time: at, Common: 5, Merged: 6, Conflicts: []string{"cue/1"}, Unmatched: 1, Archive: "demo-1"}},
 		WaitingFor: "desk-1",
@@ -101,6 +101,7 @@ func TestErrorKinds(t *testing.T) {
 		exit   int
 	}{
 		{replication.ErrBadInput, api.KindBadInput, 400, api.ExitError},
+		{replication.ErrStale, api.KindRefused, 409, api.ExitRefused},
 		{replication.ErrRefused, api.KindRefused, 409, api.ExitRefused},
 		{replication.ErrNotLoggedOn, api.KindNotLoggedOn, 412, api.ExitError},
 		{replication.ErrNoActive, api.KindNoActive, 503, api.ExitError},

@@ -35,6 +35,7 @@ func (s *Service) controlAPI() http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
+		s.resumer.operatorActed()
 		if err := s.launch(r.Context(), req.Show, req.Force); err != nil {
 			writeError(w, err)
 			return
@@ -42,6 +43,7 @@ func (s *Service) controlAPI() http.Handler {
 		writeJSON(w, s.status())
 	})
 	mux.HandleFunc("POST "+api.PathLogoff, func(w http.ResponseWriter, r *http.Request) {
+		s.resumer.operatorActed()
 		if err := s.engine.Logoff(r.Context()); err != nil {
 			writeError(w, err)
 			return

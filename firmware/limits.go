@@ -59,6 +59,11 @@ type Limits struct {
 	// StatusConnsPerSource those from one IP address. Defaults 256 and 32.
 	StatusConns          int
 	StatusConnsPerSource int
+	// RemoteConns caps the remote control connections (consolectl
+	// --remote), and RemoteConnsPerSource those from one IP address.
+	// Defaults 256 and 64.
+	RemoteConns          int
+	RemoteConnsPerSource int
 }
 
 func (l *Limits) defaults() {
@@ -70,6 +75,8 @@ func (l *Limits) defaults() {
 	def(&l.ControlConns, 2048)
 	def(&l.StatusConns, 256)
 	def(&l.StatusConnsPerSource, 32)
+	def(&l.RemoteConns, 256)
+	def(&l.RemoteConnsPerSource, 64)
 }
 
 // limitConns caps the connections ln hands out: max in all and, if

@@ -64,7 +64,10 @@ type Service struct {
 
 	ctl, web       net.Listener
 	ctlSrv, webSrv *http.Server
+	remote         *remoteListener // control connections from the peer port (remote.go)
+	remoteSrv      *http.Server
 	streams        editStreams
+	resumer        resumer
 	panelParts     // web panel, metrics, systemd (panelparts.go)
 	timeouts       Timeouts
 	limits         Limits
@@ -99,6 +102,8 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 		refresh:  make(chan struct{}, 1),
 		timeouts: opts.Timeouts,
 		limits:   opts.Limits,
+		remote:   newRemoteListener(),
+		resumer:  resumer{end: make(chan struct{}), wake: make(chan struct{}, 1)},
 	}
 	s.faults.changed = s.refresh
 	s.initPanelParts(opts)
@@ -132,7 +137,7 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	if s.engine, err = replication.New(replication.Options{
 		ID: cfg.ID, Store: s.store, Logger: s.log, Clock: s.clock,
 		Key: key, Listen: cfg.Listen, Peers: s.otherPeers(), Master: cfg.Master, MasterGrace: grace, Ack: ack, Discovery: discovery,
-		ProtocolVersion: uint16(cfg.ProtocolVersion),
+		ProtocolVersion: uint16(cfg.ProtocolVersion), Control: s.remote.hand,
 	}); err != nil {
 		return nil, err
 	}
@@ -151,6 +156,8 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	t := s.timeouts
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn) // accept errors, handler panics
 	s.ctlSrv = &http.Server{Handler: s.controlAPI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, IdleTimeout: t.Idle, ErrorLog: errLog}
+	s.remoteSrv = &http.Server{Handler: s.remoteAPI(), ReadHeaderTimeout: t.Header, ReadTimeout: t.Read, IdleTimeout: t.Idle,
+		MaxHeaderBytes: 16 << 10, ErrorLog: errLog}
 	if cfg.HTTP != "off" {
 		if s.web, err = net.Listen("tcp", cfg.HTTP); err != nil {
 			return nil, fmt.Errorf("--http %s: %w", cfg.HTTP, err)
@@ -249,6 +256,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 	serve(s.ctlSrv, s.ctl, "control API")
+	serve(s.remoteSrv, s.limitConns(s.remote, "remote control", s.limits.RemoteConns, s.limits.RemoteConnsPerSource), "remote control")
 	if s.webSrv != nil {
 		serve(s.webSrv, s.web, "status page")
 	}
@@ -260,7 +268,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	s.log.Info("console started", "console", s.cfg.ID, "board", s.board.Name(), "data", s.cfg.Data,
 		"control", s.cfg.Control, "http", s.HTTPAddr(), "listen", s.engine.ListenAddr(), "peers", s.cfg.Peers,
-		"network_key", s.key.Fingerprint())
+		"network_key", s.key.Fingerprint(), "remote_control", s.cfg.RemoteControl, "resume", s.cfg.Resume)
+	if s.cfg.Resume {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.resume(ctx)
+		}()
+	}
 	s.loop(ctx)
 
 	// Shut down in the reverse order of the data's path: no new requests,
@@ -268,6 +283,7 @@ func (s *Service) Run(ctx context.Context) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	s.ctlSrv.Shutdown(sctx)
+	s.remoteSrv.Shutdown(sctx)
 	s.streams.stop(sctx)
 	if s.webSrv != nil {
 		s.webSrv.Shutdown(sctx)
@@ -286,6 +302,8 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) closeAll() error {
 	var errs []error
+	// First: the engine's connection goroutines may wait in hand.
+	s.remote.Close()
 	if s.ctl != nil {
 		s.ctl.Close()
 		os.Remove(s.cfg.Control)
@@ -342,6 +360,7 @@ func (s *Service) loop(ctx context.Context) {
 			s.updatePanel()
 		case <-s.engine.Changed():
 			s.updatePanel()
+			s.resumer.poke()
 		case <-s.refresh:
 			s.updatePanel()
 		case reply := <-s.probe:

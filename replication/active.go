@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"consoled/replication/store"
@@ -125,13 +126,27 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 	} else if cmp.Relation == APrefix && mine.Seq-j.Seq <= catchUpLimit && logHolds(sh, j.Seq) {
 		mode, from = wire.JoinCatchUp, j.Seq
 	}
+	if mode == wire.JoinSnapshot && cmp.Relation == APrefix {
+		// Nothing of the joiner's is missing here, so any copy of the
+		// show will do: when this console sends as many copies as it
+		// sends at once, a live backup sends it, or the joiner waits
+		// (copySource).
+		if from, busy := e.copySource(p); from != "" {
+			e.log.Info("backup joining: its copy comes from a backup", "peer", p.id, "from", from)
+			return p.conn.Send(&wire.JoinReply{Mode: wire.JoinElsewhere, Reason: from})
+		} else if busy {
+			return p.conn.Send(&wire.JoinReply{Mode: wire.JoinBusy})
+		}
+	}
 	e.log.Info("backup joining", "peer", p.id, "show", j.Show, "their_seq", j.Seq, "our_seq", mine.Seq,
 		"relation", cmp.Relation.String(), "mode", joinModeName(mode))
 	if err := p.conn.Send(&wire.JoinReply{Mode: mode, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
 		return err
 	}
 	if mode == wire.JoinSnapshot {
+		e.copies.Add(1)
 		seq, err := e.copier().sendSnapshot(ctx, p, sh)
+		e.copies.Add(-1)
 		if err != nil {
 			return fmt.Errorf("snapshot to %s: %w", p.id, err)
 		}
@@ -145,6 +160,34 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 	delete(e.acks.joining, p)
 	e.acks.mu.Unlock()
 	return e.stream(ctx, p, sh, from)
+}
+
+// maxCopies is how many full copies an active sends at once. Past that a
+// joiner takes its copy from a live backup, so that after a blackout the
+// copies spread out from each console that has one instead of all coming
+// from the active.
+const maxCopies = 2
+
+// copySource names the live backup a joiner is to take its full copy
+// from, in turn, when this active sends maxCopies already; busy, when it
+// does and no backup can.
+func (e *Engine) copySource(joiner *peer) (from string, busy bool) {
+	if e.copies.Load() < maxCopies {
+		return "", false
+	}
+	e.acks.mu.Lock()
+	var live []string
+	for id, l := range e.acks.links {
+		if l.live && l.p != joiner {
+			live = append(live, id)
+		}
+	}
+	e.acks.mu.Unlock()
+	if len(live) == 0 {
+		return "", true
+	}
+	slices.Sort(live)
+	return live[int(e.copyTurn.Add(1))%len(live)], false
 }
 
 func joinModeName(m uint8) string {

@@ -35,16 +35,9 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	}
 	defer func() { once(fmt.Errorf("lost the connection to %s while joining", p.id)) }()
 	defer p.expectReplies()()
-	e.mu.RLock()
-	sh := e.show
-	e.mu.RUnlock()
-	if sh == nil {
-		return ErrNotLoggedOn
-	}
-	mine := sh.Lineage()
-	if err := p.conn.Send(&wire.Join{Show: show, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
-		return err
-	}
+	var sh *store.Show
+	var mine store.Lineage
+	var reply *wire.JoinReply
 	// next returns the active's next message. What it sent before it went
 	// (or logged off, or stepped down) is still taken: those edits may be
 	// ones it acknowledged, and the successor must hold them.
@@ -75,35 +68,64 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 			}
 		}
 	}
-	m, err := next()
-	if err != nil {
-		return err
-	}
-	reply, ok := m.(*wire.JoinReply)
-	if !ok {
-		return fmt.Errorf("expected a join reply from %s, got %s", p.id, msgName(m))
-	}
-	// The active may first take what our copy has and its lacks: our newer
-	// edits (adopt), then, or instead, our changes since the copies split
-	// (merge). Each ends with another reply.
-	for turns := 0; reply.Mode == wire.JoinAdopt || reply.Mode == wire.JoinMerge; turns++ {
-		if turns == 2 {
-			return fmt.Errorf("%s asked for our edits a third time", p.id)
+	for {
+		e.mu.RLock()
+		sh = e.show
+		e.mu.RUnlock()
+		if sh == nil {
+			return ErrNotLoggedOn
 		}
-		if reply.Mode == wire.JoinAdopt {
-			err = sendNewer(p, sh, reply.Seq)
-		} else {
-			err = sendChanges(p, sh, reply.Seq)
-		}
-		if err != nil {
-			return fmt.Errorf("sending our edits to %s: %w", p.id, err)
-		}
-		if m, err = next(); err != nil {
+		mine = sh.Lineage()
+		if err := p.conn.Send(&wire.Join{Show: show, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
 			return err
 		}
-		if reply, ok = m.(*wire.JoinReply); !ok {
-			return fmt.Errorf("expected a join reply from %s after it took our edits, got %s", p.id, msgName(m))
+		m, err := next()
+		if err != nil {
+			return err
 		}
+		var ok bool
+		reply, ok = m.(*wire.JoinReply)
+		if !ok {
+			return fmt.Errorf("expected a join reply from %s, got %s", p.id, msgName(m))
+		}
+		// The active may first take what our copy has and its lacks: our newer
+		// edits (adopt), then, or instead, our changes since the copies split
+		// (merge). Each ends with another reply.
+		for turns := 0; reply.Mode == wire.JoinAdopt || reply.Mode == wire.JoinMerge; turns++ {
+			if turns == 2 {
+				return fmt.Errorf("%s asked for our edits a third time", p.id)
+			}
+			if reply.Mode == wire.JoinAdopt {
+				err = sendNewer(p, sh, reply.Seq)
+			} else {
+				err = sendChanges(p, sh, reply.Seq)
+			}
+			if err != nil {
+				return fmt.Errorf("sending our edits to %s: %w", p.id, err)
+			}
+			if m, err = next(); err != nil {
+				return err
+			}
+			if reply, ok = m.(*wire.JoinReply); !ok {
+				return fmt.Errorf("expected a join reply from %s after it took our edits, got %s", p.id, msgName(m))
+			}
+		}
+		// The copy may come from a live backup, or the active may ask us
+		// to wait for one: then join again.
+		switch reply.Mode {
+		case wire.JoinElsewhere:
+			if err := e.copyFromBackup(ctx, reply.Reason, show, mine); err != nil {
+				e.log.Info("could not take the copy from a backup; joining again", "backup", reply.Reason, "err", err)
+				sleep(e.sched, 100*time.Millisecond, ctx.Done())
+			}
+			continue
+		case wire.JoinBusy:
+			if !sleep(e.sched, 200*time.Millisecond, ctx.Done()) {
+				return ctx.Err()
+			}
+			continue
+		}
+		break
 	}
 	activeEpochs := fromWireEpochs(reply.Epochs)
 	switch reply.Mode {
@@ -204,6 +226,31 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 			once(nil)
 		}
 	}
+}
+
+// copyFromBackup takes the show's full copy from the live backup id, the
+// active being busy sending copies (JoinElsewhere), and switches it in.
+func (e *Engine) copyFromBackup(ctx context.Context, id, show string, mine store.Lineage) error {
+	b := e.peer(id)
+	if b == nil {
+		return fmt.Errorf("%s is not connected", id)
+	}
+	defer b.expectReplies()()
+	j := &wire.Join{Show: show, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq, CopyOnly: true, FromBackup: true}
+	if err := b.conn.Send(j); err != nil {
+		return err
+	}
+	m, err := b.receive(ctx)
+	if err != nil {
+		return err
+	}
+	if r, ok := m.(*wire.JoinReply); !ok || r.Mode != wire.JoinSnapshot {
+		return fmt.Errorf("expected a copy from %s, got %s", id, msgName(m))
+	}
+	e.log.Info("taking the show's copy from a backup", "show", show, "backup", id)
+	e.setSyncing(true)
+	defer e.setSyncing(false)
+	return e.takeSnapshot(ctx, b, show, mine)
 }
 
 // maxApplyBytes bounds what a backup writes in one Apply when it combines

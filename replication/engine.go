@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,6 +108,12 @@ type Options struct {
 	// ProtocolVersion is spoken in the handshake. Default
 	// wire.ProtocolVersion; tests set others.
 	ProtocolVersion uint16
+	// Control takes the connections of control clients (consolectl
+	// --remote): those on the peer port that hold the network key and
+	// negotiated wire.ControlProto. It is called once their TLS handshake
+	// is done, from the connection's goroutine, and owns the connection;
+	// it must not block for long. Without it they are closed.
+	Control func(net.Conn)
 
 	// Test seams, set by this package's tests only: how the engine runs
 	// its goroutines and waits (the simulation's scheduler; default
@@ -227,8 +234,12 @@ type Engine struct {
 	pipeMu sync.Mutex
 	pipe   *pipeline
 
-	// serving counts the goroutines serving joins (active.go).
-	serving atomic.Int64
+	// serving counts the goroutines serving joins (active.go); copies the
+	// full copies this active sends; copyTurn picks the backup the next
+	// joiner takes its copy from (copySource).
+	serving  atomic.Int64
+	copies   atomic.Int64
+	copyTurn atomic.Int64
 
 	bcastMu   sync.Mutex
 	seqCh     chan struct{} // closed when the show's seq moves
@@ -448,6 +459,7 @@ func (e *Engine) Launch(ctx context.Context, show string, force bool) error {
 				}
 				e.log.Warn("forced launch of a copy that may be outdated", "show", show, "guard", err)
 			}
+			p = e.activeFor(show) // the guard may have waited for another console to launch (together.go)
 		}
 		var err error
 		if p == nil {
@@ -956,6 +968,9 @@ type Peer struct {
 	Show      string `json:"show"`
 	Seq       uint64 `json:"seq"`
 	Connected bool   `json:"connected"`
+	// Address is where it takes connections, as this console reached it
+	// last ("" when it cannot tell).
+	Address string `json:"address"`
 }
 
 // Status is a snapshot of the engine's state.

@@ -21,7 +21,15 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 	}
 	e.mu.RLock()
 	on := e.show != nil && e.show.Name() == j.Show
+	live := on && e.role == RoleBackup && e.following != nil && !e.syncing
+	cur := e.show
 	e.mu.RUnlock()
+	if on && j.FromBackup {
+		if !live {
+			return refuse("%s is not a live backup of %q", e.id, j.Show)
+		}
+		return e.serveBackupCopy(ctx, p, cur)
+	}
 	if on {
 		return refuse("%s is on show %q: join it instead", e.id, j.Show)
 	}
@@ -30,6 +38,9 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 		return refuse("%s cannot read its record of %q: %v", e.id, j.Show, err)
 	}
 	if pres.Outdated() {
+		if answered, err := e.refuseTogether(p, j.Show, pres); answered { // together.go
+			return err
+		}
 		// Its copy would not do either: the asker is to look further.
 		return refuse("%s's copy of %q may be outdated too: %v carried on after it left", e.id, j.Show, pres.With)
 	}
@@ -75,6 +86,22 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 	return nil
 }
 
+// serveBackupCopy is a live backup sending its copy of the show to a
+// joiner the active sent here (JoinElsewhere): the copy is a prefix of the
+// active's, and the joiner joins the active for the rest afterwards.
+func (e *Engine) serveBackupCopy(ctx context.Context, p *peer, sh *store.Show) error {
+	mine := sh.Lineage()
+	e.log.Info("sending our copy to a joiner, for the active", "peer", p.id, "show", sh.Name(), "our_seq", mine.Seq)
+	if err := p.conn.Send(&wire.JoinReply{Mode: wire.JoinSnapshot, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
+		return err
+	}
+	if _, err := e.copier().sendSnapshot(ctx, p, sh); err != nil {
+		return fmt.Errorf("copy to %s: %w", p.id, err)
+	}
+	e.stats.fullSyncs.Add(1)
+	return nil
+}
+
 // fetchCopy replaces this console's copy of show (not open) with p's newer
 // one, archiving it unless it is a strict prefix of p's, and records that
 // the copy is now as current as p's.
@@ -105,6 +132,10 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 	e.log.Info("taking a newer copy before launching", "show", show, "from", p.id, "mode", joinModeName(reply.Mode), "their_seq", reply.Seq, "our_seq", mine.Seq)
 	switch reply.Mode {
 	case wire.JoinRefused:
+		if reply.ShowID != "" { // outdated too, everyone it was with back (together.go)
+			lin := store.Lineage{ShowID: reply.ShowID, Epochs: fromWireEpochs(reply.Epochs), Seq: reply.Seq}
+			return &togetherRefusal{id: p.id, lin: lin, reason: reply.Reason}
+		}
 		return fmt.Errorf("%w: %s", ErrStale, reply.Reason)
 	case wire.JoinUpToDate:
 	case wire.JoinCatchUp:

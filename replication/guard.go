@@ -144,6 +144,7 @@ func (e *Engine) checkStale(ctx context.Context, show string) error {
 	// The consoles that carried on first, then any other that is running:
 	// one that joined the show after this console left holds it too.
 	var tried []string
+	var answers []error
 	ask := slices.Clone(pres.With)
 	for _, p := range e.connected() {
 		if !slices.Contains(ask, p.id) {
@@ -162,6 +163,16 @@ func (e *Engine) checkStale(ctx context.Context, show string) error {
 		}
 		e.log.Warn("could not take the newer copy", "show", show, "from", id, "err", err)
 		tried = append(tried, err.Error())
+		answers = append(answers, err)
+	}
+	if e.activeFor(show) != nil {
+		// One launched while this console asked: the launch joins it.
+		e.setStale(false)
+		return nil
+	}
+	if decided, err := e.launchTogether(ctx, show, pres, answers); decided { // together.go
+		e.setStale(err != nil)
+		return err
 	}
 	e.setStale(true)
 	if pres.Unshared > 0 {

@@ -167,6 +167,7 @@ type knownPeer struct {
 	state     wire.State
 	connected bool
 	lostAt    time.Time // when the last connection ended
+	listen    string    // its peer.listen, kept once it is gone
 }
 
 // network is the engine's side of the show network.
@@ -262,6 +263,14 @@ func (e *Engine) acceptLoop(ctx context.Context, ln net.Listener) {
 			c, err := e.net.transport.Server(ctx, nc)
 			if err != nil {
 				e.connFailed(nc.RemoteAddr().String(), err)
+				return
+			}
+			if c.Protocol() == wire.ControlProto {
+				if e.opts.Control == nil {
+					c.Close()
+					return
+				}
+				e.opts.Control(c.NetConn())
 				return
 			}
 			e.handshake(ctx, c, false, nc.RemoteAddr().String())
@@ -446,7 +455,7 @@ func (e *Engine) addPeer(ctx context.Context, c *wire.Conn, h wire.Hello, dialed
 		return false
 	}
 	e.net.peers[p.id] = p
-	e.net.known[p.id] = knownPeer{state: p.state, connected: true}
+	e.net.known[p.id] = knownPeer{state: p.state, connected: true, listen: p.listen}
 	e.net.mu.Unlock()
 	if old != nil {
 		old.conn.Close() // its readLoop removes it (removePeer checks it is still the one registered)
@@ -503,7 +512,7 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			changed := p.setState(*m)
 			e.net.mu.Lock()
 			if e.net.peers[p.id] == p {
-				e.net.known[p.id] = knownPeer{state: *m, connected: true}
+				e.net.known[p.id] = knownPeer{state: *m, connected: true, listen: p.listen}
 			}
 			e.net.mu.Unlock()
 			if changed {
@@ -731,7 +740,7 @@ func (e *Engine) peerList() []Peer {
 	defer e.net.mu.Unlock()
 	out := []Peer{}
 	for id, k := range e.net.known {
-		out = append(out, Peer{Console: id, Role: Role(k.state.Role), Show: k.state.Show, Seq: k.state.Seq, Connected: k.connected})
+		out = append(out, Peer{Console: id, Role: Role(k.state.Role), Show: k.state.Show, Seq: k.state.Seq, Connected: k.connected, Address: k.listen})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Console < out[j].Console })
 	return out

@@ -119,7 +119,7 @@ func newSimWorld(t testing.TB, seed uint64, n int, retain uint64) *simWorld {
 		t.Fatal(err)
 	}
 	w := &simWorld{seed: seed, s: newSimSched(simStart), rng: rand.New(rand.NewPCG(seed, 7)), dir: dir,
-		acked: map[string]string{}, retain: retain}
+		acked: map[string]string{}, retain: retain, budget: time.Now().Add(simBudget)}
 	w.net = newMemNet(w.s, rand.New(rand.NewPCG(seed, 11)))
 	w.log = w.newLogger()
 	for i := 0; i < n; i++ {
@@ -522,7 +522,6 @@ func runSim(t testing.TB, seed uint64) simResult {
 		retain = 16 // every split outlasts the edit log
 	}
 	w := newSimWorld(t, seed, n, retain)
-	w.budget = time.Now().Add(simBudget)
 	defer w.close()
 	w.note("schedule %d: %d consoles, log retain %d", seed, n, retain)
 	res := simResult{seed: seed}
@@ -637,4 +636,39 @@ func TestSimulationIsDeterministic(t *testing.T) {
 			t.Fatalf("seed %d: an event log of %d bytes: the run did little", seed, len(a.events))
 		}
 	}
+}
+
+// TestSimCopiesFromBackups: consoles that all need a whole copy at once (a
+// blackout, every backup wiped) do not all take it from the active: past
+// maxCopies, a joiner takes its copy from a backup that has one, or waits
+// for one. Every console ends with the show.
+func TestSimCopiesFromBackups(t *testing.T) {
+	w := newSimWorld(t, 99, 6, 16) // the log keeps too little for a catch-up
+	defer w.close()
+	a := w.desks[0]
+	w.launch(a, false)
+	w.wait(time.Second)
+	for i := 0; i < 1500; i++ { // past what the log keeps: each joiner needs a whole copy
+		w.edit(a)
+	}
+	w.wait(5 * time.Second)
+	for _, d := range w.desks[1:] {
+		w.launch(d, false)
+	}
+	limit := w.s.now.Add(time.Minute)
+	for ok, _ := w.converged(); !ok; ok, _ = w.converged() {
+		if w.s.now.After(limit) {
+			_, why := w.converged()
+			t.Fatalf("did not converge: %s\n%s", why, w.events.String())
+		}
+		w.wait(100 * time.Millisecond)
+	}
+	if bad := w.check(); len(bad) > 0 {
+		t.Fatalf("%s\n%s", strings.Join(bad, "\n"), w.events.String())
+	}
+	log := w.events.String()
+	if !strings.Contains(log, "its copy comes from a backup") || !strings.Contains(log, "taking the show's copy from a backup") {
+		t.Fatalf("no joiner took its copy from a backup:\n%s", log)
+	}
+	t.Logf("%d of 5 copies came from a backup", strings.Count(log, "taking the show's copy from a backup"))
 }

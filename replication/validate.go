@@ -232,7 +232,12 @@ func (e *Engine) validForwardReply(m *wire.ForwardReply) error {
 
 func validJoinReply(m *wire.JoinReply) error {
 	switch m.Mode {
-	case wire.JoinRefused:
+	case wire.JoinRefused, wire.JoinBusy:
+		return nil
+	case wire.JoinElsewhere:
+		if !wire.ValidConsoleID(m.Reason) {
+			return fmt.Errorf("copy from %q: not a console ID", m.Reason)
+		}
 		return nil
 	case wire.JoinCatchUp, wire.JoinSnapshot, wire.JoinUpToDate:
 		return validLineage(m.ShowID, m.Epochs, m.Seq)

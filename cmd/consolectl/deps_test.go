@@ -8,7 +8,9 @@ import (
 
 // consolectl links the client and the contract, not the service: none of
 // the store (Pebble), the NIC (netlink), the GPIO lines (periph.io) or the
-// packages that use them.
+// packages that use them. Of the engine it links the peer protocol's
+// package alone (package wire, for remote control's TLS from the network
+// key), and that package must stay on the standard library.
 func TestNoServiceDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
@@ -19,6 +21,9 @@ func TestNoServiceDependencies(t *testing.T) {
 	n := 0
 	for _, pkg := range strings.Fields(string(out)) {
 		n++
+		if pkg == "consoled/replication/wire" {
+			continue
+		}
 		for _, h := range heavy {
 			if pkg == h || strings.HasPrefix(pkg, h+"/") || strings.HasPrefix(pkg, h) && strings.HasPrefix(h, "github.com/cockroachdb/pebble") {
 				t.Errorf("consolectl depends on %s", pkg)
@@ -26,4 +31,12 @@ func TestNoServiceDependencies(t *testing.T) {
 		}
 	}
 	t.Logf("consolectl: %d packages", n)
+
+	out, err = exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "consoled/replication/wire").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	if deps := strings.Fields(string(out)); len(deps) != 1 || deps[0] != "consoled/replication/wire" {
+		t.Errorf("package wire, which consolectl links, imports more than the standard library: %v", deps)
+	}
 }

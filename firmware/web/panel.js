@@ -169,6 +169,8 @@ function drawFacts(st) {
     ["Full copies sent", st.full_syncs], ["Catch-ups", st.catch_ups], ["Adoptions", st.adoptions],
     ["Refused (wrong key)", st.auth_refused], ["Bad peer messages", st.bad_messages],
     ["Edits acknowledged here", st.edits_acknowledged],
+    ["Remote control", st.remote_control],
+    ["Resume at start", st.resume ? (st.resume.show ? st.resume.show + ": " : "") + st.resume.outcome : ""],
   ];
   const dl = $("facts");
   dl.replaceChildren();

@@ -95,6 +95,17 @@ func (sh *Show) Len() (int, error) {
 // scanObjects calls fn with each object's key (without the "o/" prefix) and
 // value, valid only during the call; deleted objects are skipped.
 func scanObjects(r pebble.Reader, fn func(k, v []byte) error) error {
+	return scanRecords(r, func(key []byte, deleted bool, _ uint64, value []byte) error {
+		if deleted {
+			return nil
+		}
+		return fn(key, value)
+	})
+}
+
+// scanRecords calls fn with every object record, tombstones included, its
+// key without the "o/" prefix; key and value are valid only during the call.
+func scanRecords(r pebble.Reader, fn func(key []byte, deleted bool, seq uint64, value []byte) error) error {
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: objLower, UpperBound: objUpper})
 	if err != nil {
 		return fmt.Errorf("store: read objects: %w", err)
@@ -106,14 +117,11 @@ func scanObjects(r pebble.Reader, fn func(k, v []byte) error) error {
 			return fmt.Errorf("store: read object %q: %w", it.Key(), err)
 		}
 		key := it.Key()[len(objLower):]
-		deleted, _, v, err := decodeObjRecord(rec)
+		deleted, seq, value, err := decodeObjRecord(rec)
 		if err != nil {
 			return fmt.Errorf("store: object %q: %w", key, err)
 		}
-		if deleted {
-			continue
-		}
-		if err := fn(key, v); err != nil {
+		if err := fn(key, deleted, seq, value); err != nil {
 			return err
 		}
 	}

@@ -135,6 +135,10 @@ type Store struct {
 	mu     sync.Mutex
 	shows  map[string]*Show
 	closed bool
+	// closing has a channel for each show whose last reference is being
+	// closed, closed when it is: Pebble holds the directory's lock until
+	// then, so an open meanwhile waits for it.
+	closing map[string]chan struct{}
 
 	damageMu sync.Mutex
 	dmg      damage // damaged copies and checked sstables (damage.go)
@@ -236,6 +240,12 @@ func (s *Store) OpenShow(name string, create bool) (*Show, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	for s.closing[name] != nil {
+		done := s.closing[name]
+		s.mu.Unlock()
+		<-done
+		s.mu.Lock()
+	}
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, fmt.Errorf("store: open show %s: store %w", name, ErrClosed)
@@ -356,8 +366,18 @@ func (s *Store) release(sh *Show) error {
 		return nil
 	}
 	delete(s.shows, sh.name)
+	done := make(chan struct{})
+	if s.closing == nil {
+		s.closing = map[string]chan struct{}{}
+	}
+	s.closing[sh.name] = done
 	s.mu.Unlock()
-	return sh.shutdown()
+	err := sh.shutdown()
+	s.mu.Lock()
+	delete(s.closing, sh.name)
+	s.mu.Unlock()
+	close(done)
+	return err
 }
 
 func (s *Store) randomHex(n int) string {

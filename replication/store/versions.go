@@ -168,29 +168,9 @@ func (sh *Show) ChangesSince(after uint64, fn func(Version) error) error {
 // scanVersions calls fn with every object record, tombstones included; the
 // Version's Value is valid only during the call.
 func scanVersions(r pebble.Reader, fn func(Version) error) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: objLower, UpperBound: objUpper})
-	if err != nil {
-		return fmt.Errorf("store: read objects: %w", err)
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		rec, err := it.ValueAndErr()
-		if err != nil {
-			return fmt.Errorf("store: read object %q: %w", it.Key(), err)
-		}
-		key := it.Key()[len(objLower):]
-		deleted, seq, value, err := decodeObjRecord(rec)
-		if err != nil {
-			return fmt.Errorf("store: object %q: %w", key, err)
-		}
-		if err := fn(Version{Key: string(key), Seq: seq, Deleted: deleted, Value: value}); err != nil {
-			return err
-		}
-	}
-	if err := it.Error(); err != nil {
-		return fmt.Errorf("store: read objects: %w", err)
-	}
-	return nil
+	return scanRecords(r, func(key []byte, deleted bool, seq uint64, value []byte) error {
+		return fn(Version{Key: string(key), Seq: seq, Deleted: deleted, Value: value})
+	})
 }
 
 // MergeResult is what MergeIn did with another copy's changes.

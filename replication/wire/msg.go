@@ -138,6 +138,9 @@ type Join struct {
 	Epochs   []Epoch
 	Seq      uint64
 	CopyOnly bool
+	// FromBackup: a CopyOnly join the show's active sent to this console, a
+	// live backup of the show, to take its copy from (JoinElsewhere).
+	FromBackup bool
 }
 
 // JoinReply modes.
@@ -153,6 +156,13 @@ const (
 	// deleted after Seq (Edit.Seq is the seq of that write, Epoch empty),
 	// each key once, then an empty Edits; another JoinReply follows.
 	JoinMerge uint8 = 6
+	// JoinElsewhere: take the full copy from the live backup Reason names
+	// (a CopyOnly join with FromBackup), then join again: the active is
+	// busy sending copies, and its backups hold the show too.
+	JoinElsewhere uint8 = 7
+	// JoinBusy: the active is sending as many copies as it sends at once
+	// and no backup can send one yet: join again in a moment.
+	JoinBusy uint8 = 8
 )
 
 // JoinReply is the active's answer to Join. Mode is not checked by the
@@ -435,6 +445,7 @@ func (m *Join) encode(e *encoder) {
 	encodeEpochs(e, m.Epochs)
 	e.uvarint(m.Seq)
 	e.bool(m.CopyOnly)
+	e.bool(m.FromBackup)
 }
 
 func (m *Join) decode(d *decoder) {
@@ -443,6 +454,7 @@ func (m *Join) decode(d *decoder) {
 	m.Epochs = decodeEpochs(d)
 	m.Seq = d.uvarint("Seq")
 	m.CopyOnly = d.bool("CopyOnly")
+	m.FromBackup = d.bool("FromBackup")
 }
 
 func (m *JoinReply) encode(e *encoder) {

@@ -155,6 +155,8 @@ func (t *TLS) Server() *tls.Config {
 		// Peers hold long-lived connections; resumption buys nothing and
 		// tickets would only add bytes and state.
 		SessionTicketsDisabled: true,
+		// A control client offers it; peers offer none (control.go).
+		NextProtos: []string{ControlProto},
 	}
 }
 

@@ -28,7 +28,7 @@ var (
 	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
-	only     = flag.String("only", "", "run only these sections (comma-separated: sizes, single, network, edits, latency, failover, handover, sim, schedules, nic, soak, image; edits and latency are parts of network alone)")
+	only     = flag.String("only", "", "run only these sections (comma-separated: sizes, single, network, edits, latency, remote, failover, handover, sim, schedules, nic, soak, image; edits and latency are parts of network alone)")
 	logLevel = flag.String("log-level", "warn", "the consoles' --log-level (info shows each full copy's timings)")
 	cpuProf  = flag.String("cpuprofile", "", "write CPU profiles of the bench's consoles (ID.prof) and of the bench itself (bench.prof) to this folder")
 )
@@ -89,6 +89,9 @@ func main() {
 		netHeader()
 		ackAllLatency(tmp)
 		fmt.Println()
+	}
+	if section("remote") {
+		remoteBench(tmp)
 	}
 	if section("failover") {
 		failoverBench(tmp)
