@@ -57,8 +57,8 @@ func (f *startFiles) undo() {
 // loadKey reads the network key at path. When there is none, it makes a
 // new one in memory, and save writes it once start-up has succeeded.
 func loadKey(path string) (key wire.Key, save func() (bool, error), err error) {
-	if _, err := os.Lstat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
-		key, _, err := wire.LoadOrCreateKey(path)
+	key, err = wire.LoadKey(path)
+	if !errors.Is(err, os.ErrNotExist) {
 		return key, func() (bool, error) { return false, nil }, err
 	}
 	if _, err := rand.Read(key[:]); err != nil {
@@ -98,7 +98,7 @@ func writeNewKey(path string, k wire.Key) (created bool, err error) {
 			return false, fmt.Errorf("network key %s: %w", path, err)
 		}
 	default:
-		theirs, _, err := wire.LoadOrCreateKey(path)
+		theirs, err := wire.LoadKey(path)
 		if err != nil {
 			return false, err
 		}
