@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"consoled/api"
 )
 
 // editMany makes n edits key prefix/i on c from 16 clients at once, and
@@ -145,6 +147,20 @@ func TestLogoffWaitsForBackupsMidCopy(t *testing.T) {
 	waitFor(t, "both backups to be taking a copy", 30*time.Second, func() bool {
 		return b.status().Syncing && c.status().Syncing
 	})
+	// Status tells how far a copy has come, and from whom.
+	var cp *api.Copy
+	waitFor(t, "a backup's status to show its copy's progress", 30*time.Second, func() bool {
+		for _, x := range []*console{b, c} {
+			if st := x.status(); st.Copy != nil && st.Copy.Total > 0 {
+				cp = st.Copy
+				return true
+			}
+		}
+		return false
+	})
+	if cp.From != a.id || cp.Bytes > cp.Total || cp.Started.IsZero() {
+		t.Fatalf("copy progress %+v: want from %s, bytes within the total, a start time", cp, a.id)
+	}
 	// Edits now exist on the active only: no backup holds them yet.
 	editMany(t, a, "during-copy", 30, want)
 	seen := make(chan bool, 1)

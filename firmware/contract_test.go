@@ -27,6 +27,7 @@ func TestStatusMapsEngine(t *testing.T) {
 			"Console", "Role", "Show", "ShowID", "Epoch", "Epochs", "Seq", "Stale", "Syncing", "LinkUp", "Peers",
 			"Active", "Listen", "KeyFingerprint", "AuthRefused", "FullSyncs", "CatchUps", "Adoptions", "Merges",
 			"WaitingFor", "ProtocolFaults", "Fence", "HandOver", "GuardStatus",
+			"Copy", // through Options.Copy (copyprogress.go), which tests replace
 		}},
 		{reflect.TypeFor[replication.GuardStatus](), []string{"BadMessages", "ConnsRefused", "BeaconsRefused"}},
 		{reflect.TypeFor[replication.Peer](), []string{"Console", "Role", "Show", "Seq", "Connected", "Address"}},
@@ -68,6 +69,13 @@ func TestStatusMapsEngine(t *testing.T) {
 		g, _ := json.Marshal(got)
 		w, _ := json.Marshal(want)
 		t.Errorf("engineStatus:\n got %s\nwant %s", g, w)
+	}
+	c := engineCopy{}.Copy(replication.Status{Copy: &replication.CopyProgress{From: "desk-1", Bytes: 5, Total: 9, Started: at}})
+	if want := (&api.Copy{From: "desk-1", Bytes: 5, Total: 9, Started: at}); !reflect.DeepEqual(c, want) {
+		t.Errorf("copy %+v, want %+v", c, want)
+	}
+	if c := (engineCopy{}).Copy(replication.Status{Syncing: true}); c != nil {
+		t.Errorf("copy %+v when the engine reports none", c)
 	}
 	// null stays null and [] stays [], as the JSON always showed them.
 	off := engineStatus(replication.Status{Peers: []replication.Peer{}})

@@ -1,9 +1,6 @@
 package firmware
 
 import (
-	"io/fs"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"consoled/api"
@@ -17,57 +14,16 @@ type CopySource interface {
 	Copy(st replication.Status) *api.Copy
 }
 
-// engineCopy is the copy progress the service reports.
-//
-// The engine does not report it (replication.Status has no copy progress),
-// so it is measured from the outside: the bytes are what has reached the
-// disk in the store's incoming directories (the receiver writes a copy
-// there, file by file, without preallocating), the total is not known.
-// When the engine reports it, Copy becomes one line:
-// `return copyOf(st.Copy)`.
-type engineCopy struct {
-	data string // the store's directory
+// engineCopy is the copy progress the engine reports.
+type engineCopy struct{}
 
-	mu      sync.Mutex
-	started time.Time // when this copy's first bytes were seen
-}
+func (engineCopy) Copy(st replication.Status) *api.Copy { return copyOf(st.Copy) }
 
-func newEngineCopy(data string) *engineCopy { return &engineCopy{data: data} }
-
-func (c *engineCopy) Copy(st replication.Status) *api.Copy {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !st.Syncing {
-		c.started = time.Time{}
+func copyOf(c *replication.CopyProgress) *api.Copy {
+	if c == nil {
 		return nil
 	}
-	n := incomingBytes(c.data)
-	if n == 0 && c.started.IsZero() {
-		return nil
-	}
-	if c.started.IsZero() {
-		c.started = time.Now()
-	}
-	return &api.Copy{From: st.Active, Bytes: n, Started: c.started.UTC()}
-}
-
-// incomingBytes adds up the files of the copies being received into data's
-// store (DATA/shows/.incoming-*).
-func incomingBytes(data string) int64 {
-	dirs, _ := filepath.Glob(filepath.Join(data, "shows", ".incoming-*"))
-	var n int64
-	for _, d := range dirs {
-		filepath.WalkDir(d, func(_ string, de fs.DirEntry, err error) error {
-			if err != nil || !de.Type().IsRegular() {
-				return nil
-			}
-			if fi, err := de.Info(); err == nil {
-				n += fi.Size()
-			}
-			return nil
-		})
-	}
-	return n
+	return &api.Copy{From: c.From, Bytes: c.Bytes, Total: c.Total, Started: c.Started.UTC()}
 }
 
 // copyRate follows one copy's progress to tell its rate and the time left.

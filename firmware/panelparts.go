@@ -35,7 +35,7 @@ func (s *Service) initPanelParts(opts Options) {
 	s.sd = &notifier{s: s}
 	s.copies = opts.Copy
 	if s.copies == nil {
-		s.copies = newEngineCopy(s.cfg.Data)
+		s.copies = engineCopy{}
 	}
 	s.probe = make(chan chan struct{})
 	s.engineCheck = func() { s.engine.Status() }

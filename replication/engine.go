@@ -227,7 +227,8 @@ type Engine struct {
 	stats struct {
 		fullSyncs, catchUps, adoptions atomic.Uint64
 	}
-	guard guardState // what was refused from the network (refusals.go)
+	incoming copyProgress // the full copy arriving here (copyprogress.go)
+	guard    guardState   // what was refused from the network (refusals.go)
 
 	// pipe orders the active's edits (see pipeline); one per show launched
 	// as active, made by its first edit.
@@ -1001,7 +1002,9 @@ type Status struct {
 	Fence string
 	// HandOver is the log-off under way, waiting for a backup to hold
 	// every acknowledged edit; nil when none waits.
-	HandOver    *HandOver
+	HandOver *HandOver
+	// Copy is the full copy arriving on this console; nil when none does.
+	Copy        *CopyProgress
 	GuardStatus // what was refused from the network (refusals.go)
 }
 
@@ -1016,6 +1019,7 @@ func (e *Engine) Status() Status {
 		CatchUps:       e.stats.catchUps.Load(),
 		Adoptions:      e.stats.adoptions.Load(),
 		GuardStatus:    e.guardStatus(),
+		Copy:           e.incoming.get(),
 	}
 	if e.started {
 		s.Peers = e.peerList()

@@ -284,6 +284,10 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 		return "", lin, fmt.Errorf("%w: the copy needs %d MiB, %d MiB free", store.ErrDiskFull, begin.Bytes>>20, free>>20)
 	}
 	t0 := cp.sched.Now()
+	if cp.progress != nil {
+		cp.progress.begin(p.ID(), int64(min(begin.Bytes, 1<<62)), t0)
+		defer cp.progress.end()
+	}
 	w = newCopyWriter()
 	var got uint64
 	received := make(map[string]bool) // every file begun; the current one is complete once the next begins
@@ -322,6 +326,9 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 			}
 			left -= n
 			got += n
+			if cp.progress != nil {
+				cp.progress.add(int64(n))
+			}
 		case *wire.SnapEnd:
 			if left != 0 {
 				return "", lin, fmt.Errorf("copy incomplete: the last file ended %d bytes early", left)
@@ -366,8 +373,10 @@ type copier struct {
 	wg    *group // the goroutines it starts
 	log   *slog.Logger
 	delay time.Duration // Options.copyDelay
+	// progress is where a received copy reports how far it has come.
+	progress *copyProgress
 }
 
 func (e *Engine) copier() copier {
-	return copier{st: e.st, sched: e.sched, wg: &e.net.wg, log: e.log, delay: e.opts.copyDelay}
+	return copier{st: e.st, sched: e.sched, wg: &e.net.wg, log: e.log, delay: e.opts.copyDelay, progress: &e.incoming}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"consoled/replication/store"
 	"consoled/replication/wire"
@@ -90,5 +91,51 @@ func TestReceiveSnapshotFiles(t *testing.T) {
 		if left, _ := os.ReadDir(filepath.Join(data, "shows")); dir != "" || len(left) != 0 {
 			t.Errorf("%s: left %q and %v in shows/", what, dir, left)
 		}
+	}
+}
+
+// TestReceiveSnapshotProgress: while a copy arrives, the engine reports
+// who sends it, how much of it has come and how much it said it would
+// send; once it is in, none.
+func TestReceiveSnapshotProgress(t *testing.T) {
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(t.TempDir(), store.Options{Logger: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &Engine{st: st, log: lg, id: "b", sched: realSched{clockwork.NewRealClock()}}
+	p := &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, 8)}
+	if e.incoming.get() != nil {
+		t.Fatal("progress reported before any copy")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.copier().receiveSnapshot(context.Background(), p, "demo")
+		done <- err
+	}()
+	p.inbox <- &wire.SnapBegin{Show: "demo", Bytes: 10}
+	for _, m := range file("000002.sst", "new") {
+		p.inbox <- m
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c := e.incoming.get(); c != nil && c.Bytes == 3 {
+			if c.From != "a" || c.Total != 10 || c.Started.IsZero() {
+				t.Fatalf("progress %+v, want from a, total 10, a start time", c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress %+v after one 3-byte chunk", e.incoming.get())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.inbox <- &wire.SnapEnd{ShowID: "s1", Epochs: []wire.Epoch{{ID: "e1", FirstSeq: 1}}, Seq: 7, Files: []string{"000002.sst"}}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c := e.incoming.get(); c != nil {
+		t.Fatalf("progress %+v after the copy was in", c)
 	}
 }
