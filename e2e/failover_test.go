@@ -137,9 +137,16 @@ func TestRule3LogoffAndRejoin(t *testing.T) {
 	}
 	set(d2, "cue/11", "after desk-3 left")
 
-	// The active logs off: desk-2 takes over and edits go on.
+	// The active logs off: desk-2 takes over and edits go on. A planned
+	// hand-over is routine: nothing in desk-2's log warns of it.
+	mark := len(d2.log.String())
 	d1.must("logoff")
 	waitRoles(t, []*console{d1, d2}, "off", "active")
+	for _, l := range strings.Split(d2.log.String()[mark:], "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			t.Errorf("desk-2 warned during a planned hand-over: %s", l)
+		}
+	}
 	st := d2.status()
 	if len(st.Epochs) < 2 || st.LEDs["active"] != "on" || st.LEDs["backup"] != "off" {
 		t.Fatalf("desk-2 after taking over: epochs %v leds %v", st.Epochs, st.LEDs)

@@ -62,7 +62,7 @@ func (e *Engine) startServing(ctx context.Context, p *peer, j *wire.Join) {
 			// This console stopped being active (logged off, stepped
 			// down): a backup in the middle of a transfer must not wait
 			// for the rest of it.
-			p.conn.Send(&wire.Error{Kind: "join", Msg: e.id + " no longer serves the show"})
+			p.conn.Send(&wire.Error{Kind: wire.ErrorEnded, Msg: e.id + " no longer serves the show"})
 		}
 		e.acks.dropBackup(p)
 	})
@@ -139,7 +139,7 @@ func (e *Engine) serveBackup(ctx context.Context, p *peer, j *wire.Join) error {
 		}
 	}
 	e.log.Info("backup joining", "peer", p.id, "show", j.Show, "their_seq", j.Seq, "our_seq", mine.Seq,
-		"relation", cmp.Relation.String(), "mode", joinModeName(mode))
+		"relation", cmp.Relation.Between(p.id, e.id), "mode", joinModeName(mode))
 	if err := p.conn.Send(&wire.JoinReply{Mode: mode, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func (e *Engine) takeEdits(ctx context.Context, p *peer, fn func([]wire.Edit) er
 		}
 		batch, ok := m.(*wire.Edits)
 		if !ok {
-			return fmt.Errorf("expected edits from %s, got %s", p.id, msgName(m))
+			return unexpected(m, "expected edits from %s", p.id)
 		}
 		if len(batch.Edits) == 0 {
 			return nil

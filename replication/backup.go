@@ -49,7 +49,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 				case m := <-p.inbox:
 					return m, nil
 				default:
-					return nil, fmt.Errorf("%s is no longer active for %s", p.id, show)
+					return nil, fmt.Errorf("%w: %s is no longer active for %s", errServingEnded, p.id, show)
 				}
 			}
 			m, _, i := recv(e.sched, p.inbox, time.Time{}, changed, p.done, ctx.Done())
@@ -86,7 +86,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		var ok bool
 		reply, ok = m.(*wire.JoinReply)
 		if !ok {
-			return fmt.Errorf("expected a join reply from %s, got %s", p.id, msgName(m))
+			return unexpected(m, "expected a join reply from %s", p.id)
 		}
 		// The active may first take what our copy has and its lacks: our newer
 		// edits (adopt), then, or instead, our changes since the copies split
@@ -107,7 +107,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 				return err
 			}
 			if reply, ok = m.(*wire.JoinReply); !ok {
-				return fmt.Errorf("expected a join reply from %s after it took our edits, got %s", p.id, msgName(m))
+				return unexpected(m, "expected a join reply from %s after it took our edits", p.id)
 			}
 		}
 		// The copy may come from a live backup, or the active may ask us
@@ -185,7 +185,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		}
 		batch, ok := m.(*wire.Edits)
 		if !ok {
-			return fmt.Errorf("expected edits from %s, got %s", p.id, msgName(m))
+			return unexpected(m, "expected edits from %s", p.id)
 		}
 		// Take every batch that arrived while the last one was being
 		// written, and write them all with one fsync: under load the
@@ -211,7 +211,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 		}
 		if bad != nil {
 			p.conn.Send(&wire.Ack{Seq: last})
-			return fmt.Errorf("expected edits from %s, got %s", p.id, msgName(bad))
+			return unexpected(bad, "expected edits from %s", p.id)
 		}
 		if err := p.conn.Send(&wire.Ack{Seq: last}); err != nil {
 			// The active is gone: apply what it sent before going (next
@@ -245,7 +245,7 @@ func (e *Engine) copyFromBackup(ctx context.Context, id, show string, mine store
 		return err
 	}
 	if r, ok := m.(*wire.JoinReply); !ok || r.Mode != wire.JoinSnapshot {
-		return fmt.Errorf("expected a copy from %s, got %s", id, msgName(m))
+		return unexpected(m, "expected a copy from %s", id)
 	}
 	e.log.Info("taking the show's copy from a backup", "show", show, "backup", id)
 	e.setSyncing(true)
@@ -396,7 +396,7 @@ func (e *Engine) installOptions(mine, lin store.Lineage, from string) store.Inst
 	o := store.InstallOptions{Console: e.id}
 	if cmp.Relation != APrefix && cmp.Relation != Same {
 		o.Archive = true
-		o.Why = fmt.Sprintf("replaced by the copy of %s (%s", from, cmp.Relation)
+		o.Why = fmt.Sprintf("replaced by the copy of %s (%s", from, cmp.Relation.Between(e.id, from))
 		if cmp.Relation == Diverged {
 			o.Why += fmt.Sprintf(" after seq %d", cmp.Common)
 		}

@@ -71,7 +71,8 @@ func TestControlConnectionsOnThePeerPort(t *testing.T) {
 	}
 
 	// desk-2 still connects as a peer, and is listed with its address.
-	for len(a.Status().Peers) == 0 || !a.Status().Peers[0].Connected {
+	connected := func(e *Engine) bool { ps := e.Status().Peers; return len(ps) > 0 && ps[0].Connected }
+	for !connected(a) || !connected(b) {
 		if ctx.Err() != nil {
 			t.Fatal("desk-2 did not connect as a peer")
 		}

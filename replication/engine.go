@@ -615,7 +615,11 @@ func (e *Engine) waitForActive(ctx context.Context, show string, d time.Duration
 func (e *Engine) runFollow(session context.Context, p *peer, show string, joined func(error)) {
 	err := e.follow(session, p, show, joined)
 	if session.Err() == nil {
-		e.log.Warn("stopped following the active", "active", p.id, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, errServingEnded) {
+			level = slog.LevelInfo
+		}
+		e.log.Log(session, level, "stopped following the active", "active", p.id, "err", err)
 	}
 	e.mu.Lock()
 	e.followRunning = false

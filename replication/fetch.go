@@ -67,7 +67,7 @@ func (e *Engine) serveCopy(ctx context.Context, p *peer, j *wire.Join) error {
 		// Only a newer copy is worth taking: an older one would replace
 		// edits, a diverged one is merged when the two meet as active and
 		// backup.
-		return refuse("%s's copy of %q is not newer (%s)", e.id, j.Show, cmp.Relation)
+		return refuse("%s's copy of %q is not newer (%s)", e.id, j.Show, cmp.Relation.Between(p.id, e.id))
 	}
 	e.log.Info("sending our copy to a console about to launch", "peer", p.id, "show", j.Show, "mode", joinModeName(mode), "our_seq", mine.Seq)
 	if err := p.conn.Send(&wire.JoinReply{Mode: mode, ShowID: mine.ShowID, Epochs: toWireEpochs(mine.Epochs), Seq: mine.Seq}); err != nil {
@@ -127,7 +127,7 @@ func (e *Engine) fetchCopy(ctx context.Context, p *peer, show string) error {
 	}
 	reply, ok := m.(*wire.JoinReply)
 	if !ok {
-		return fmt.Errorf("expected a reply from %s, got %s", p.id, msgName(m))
+		return unexpected(m, "expected a reply from %s", p.id)
 	}
 	e.log.Info("taking a newer copy before launching", "show", show, "from", p.id, "mode", joinModeName(reply.Mode), "their_seq", reply.Seq, "our_seq", mine.Seq)
 	switch reply.Mode {

@@ -33,6 +33,24 @@ func (r Relation) String() string {
 	return fmt.Sprintf("Relation(%d)", int(r))
 }
 
+// Between says r in words for logs and archives, for A the copy of
+// console a and B that of console b: "desk-2's copy is a prefix of desk-1's".
+func (r Relation) Between(a, b string) string {
+	switch r {
+	case Same:
+		return fmt.Sprintf("%s's copy is the same as %s's", a, b)
+	case APrefix:
+		return fmt.Sprintf("%s's copy is a prefix of %s's", a, b)
+	case BPrefix:
+		return fmt.Sprintf("%s's copy is a prefix of %s's", b, a)
+	case Diverged:
+		return fmt.Sprintf("%s's and %s's copies diverged", a, b)
+	case Unrelated:
+		return fmt.Sprintf("%s's and %s's copies are of different shows", a, b)
+	}
+	return r.String()
+}
+
 // Comparison is the result of Compare.
 type Comparison struct {
 	Relation Relation

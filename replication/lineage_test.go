@@ -113,3 +113,18 @@ func TestCompareEmptyAndUnrelated(t *testing.T) {
 		}
 	}
 }
+
+// Logs and archives name the consoles whose copies a relation is about.
+func TestRelationBetween(t *testing.T) {
+	for r, want := range map[Relation]string{
+		Same:      "desk-2's copy is the same as desk-1's",
+		APrefix:   "desk-2's copy is a prefix of desk-1's",
+		BPrefix:   "desk-1's copy is a prefix of desk-2's",
+		Diverged:  "desk-2's and desk-1's copies diverged",
+		Unrelated: "desk-2's and desk-1's copies are of different shows",
+	} {
+		if got := r.Between("desk-2", "desk-1"); got != want {
+			t.Errorf("%s: %q, want %q", r, got, want)
+		}
+	}
+}

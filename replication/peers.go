@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"sort"
@@ -136,6 +137,19 @@ func (p *peer) drainInbox() {
 			return
 		}
 	}
+}
+
+// errServingEnded: the console serving this one stopped on purpose (it
+// logged off or stepped down). Routine, not a fault.
+var errServingEnded = errors.New("stopped serving the show")
+
+// unexpected is the error for m, which came where what format describes
+// was expected. A peer that ended the exchange on purpose is errServingEnded.
+func unexpected(m wire.Msg, format string, args ...any) error {
+	if pe, ok := m.(*wire.Error); ok && pe.Kind == wire.ErrorEnded {
+		return fmt.Errorf("%w: %s", errServingEnded, pe.Msg)
+	}
+	return fmt.Errorf(format+", got %s", append(args, msgName(m))...)
 }
 
 // msgName names a message that came where another was expected; a peer's
@@ -551,7 +565,11 @@ func (e *Engine) readLoop(ctx context.Context, p *peer) {
 			e.kick()
 		case *wire.JoinReply, *wire.Edits, *wire.SnapBegin, *wire.SnapFile, *wire.SnapChunk, *wire.SnapEnd, *wire.Error:
 			if m, ok := m.(*wire.Error); ok {
-				e.log.Warn("peer reported an error", "peer", p.id, "kind", m.Kind, "msg", m.Msg)
+				level := slog.LevelWarn
+				if m.Kind == wire.ErrorEnded {
+					level = slog.LevelDebug // what it ended says so at INFO
+				}
+				e.log.Log(context.Background(), level, "peer reported an error", "peer", p.id, "kind", m.Kind, "msg", m.Msg)
 			}
 			// An error ends the exchange under way, if any: its reader
 			// takes it as the answer it was not waiting for.

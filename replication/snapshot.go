@@ -258,7 +258,7 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 	}
 	begin, ok := m.(*wire.SnapBegin)
 	if !ok || begin.Show != show {
-		return "", lin, fmt.Errorf("expected the start of a copy of %s, got %s", show, msgName(m))
+		return "", lin, unexpected(m, "expected the start of a copy of %s", show)
 	}
 	incoming, err := cp.st.IncomingDir(show)
 	if err != nil {
@@ -361,7 +361,7 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 			success = true
 			return dir, lin, nil
 		default:
-			return "", lin, fmt.Errorf("copy: unexpected %s", msgName(m))
+			return "", lin, unexpected(m, "copy: expected the next file")
 		}
 	}
 }

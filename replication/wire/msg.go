@@ -104,9 +104,13 @@ type Reject struct {
 
 // Error reports a failure that does not end the connection.
 type Error struct {
-	Kind string
+	Kind string // ErrorEnded, or what failed ("join")
 	Msg  string
 }
+
+// ErrorEnded is the Kind of an Error that ends an exchange on purpose: the
+// sender logged off or stepped down. The receiver treats it as routine.
+const ErrorEnded = "ended"
 
 // Epoch is one entry of a copy's epoch history: the epoch began at FirstSeq.
 type Epoch struct {
