@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -71,5 +72,7 @@ func (s *Store) Materialize(sh *Show) (*Show, error) {
 	if err := sh.Close(); err != nil {
 		return nil, err
 	}
-	return s.OpenShow(sh.name, true)
+	// The copy a join brings edits into takes the active's ShowID with the
+	// first of them: its own is not worth an INFO line.
+	return s.openShow(sh.name, true, slog.LevelDebug)
 }

@@ -11,6 +11,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -236,6 +237,11 @@ func (s *Store) HasShow(name string) bool {
 // the same *Show; it is closed when Close has been called as many times as
 // OpenShow, or when the Store is closed.
 func (s *Store) OpenShow(name string, create bool) (*Show, error) {
+	return s.openShow(name, create, slog.LevelInfo)
+}
+
+// openShow is OpenShow; a show it creates is logged at level.
+func (s *Store) openShow(name string, create bool, level slog.Level) (*Show, error) {
 	if err := ValidateShowName(name); err != nil {
 		return nil, err
 	}
@@ -264,7 +270,7 @@ func (s *Store) OpenShow(name string, create bool) (*Show, error) {
 		if !create {
 			return nil, fmt.Errorf("store: show %s: %w", name, ErrNoShow)
 		}
-		if err := s.createShow(name); err != nil {
+		if err := s.createShow(name, level); err != nil {
 			return nil, fmt.Errorf("store: create show %s: %w", name, err)
 		}
 	} else if err != nil {
@@ -280,7 +286,7 @@ func (s *Store) OpenShow(name string, create bool) (*Show, error) {
 
 // createShow builds an empty show with a fresh ShowID beside the others and
 // renames it into place, so a show directory always holds a complete show.
-func (s *Store) createShow(name string) error {
+func (s *Store) createShow(name string, level slog.Level) error {
 	tmp := s.showDir(creatingPrefix + name + "-" + s.randomHex(4))
 	db, err := pebble.Open(tmp, s.pebbleOptions(name, false))
 	if err != nil {
@@ -300,7 +306,7 @@ func (s *Store) createShow(name string) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	s.log.Info("store: created show", "show", name, "show_id", lin.ShowID)
+	s.log.Log(context.Background(), level, "store: created show", "show", name, "show_id", lin.ShowID)
 	return nil
 }
 
