@@ -68,9 +68,8 @@ func corruptLargestTable(t *testing.T, data, show string) string {
 // Issue 13, row 5: a copy with a damaged file on disk is refused at launch,
 // with one line naming the show and the file and the ways out, and FAULT
 // blinks; launching it while a console serves the show takes a whole copy
-// from it, and the damaged copy is kept as an archive. It used to launch
-// (the damage was found later, by a panic in a read or the log-off
-// compaction).
+// from it, and the damaged copy is kept as an archive. Launched, its
+// damage would be found later, by a failed read or the log-off compaction.
 func TestDamagedCopyRefusedAtLaunch(t *testing.T) {
 	key := newKey(t)
 	a := newConsole(t, "desk-1", "--network-key", key)

@@ -8,13 +8,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"consoled/replication/wire"
 )
 
 // The peer listener survives running out of descriptors (EMFILE), as an
 // http.Server does: it retries with a back-off and takes peers again once
-// descriptors are free. It used to stop for good at the first accept error,
-// and a console that then came up with --peers pointing here found no one
-// and launched the show a second time.
+// descriptors are free. A listener that stopped at the first accept error
+// would let a console that comes up with --peers pointing here find no one
+// and launch the show a second time.
 func TestPeerListenerSurvivesDescriptorExhaustion(t *testing.T) {
 	log := &capturedLog{}
 	key := testKey(t)
@@ -109,6 +111,7 @@ func TestPerSourceHandshakeLimit(t *testing.T) {
 		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 	}
 	var held []net.Conn
+	heldSince := time.Now()
 	for range maxHandshakesPerSource {
 		held = append(held, dialFrom("127.0.0.1"))
 	}
@@ -122,10 +125,15 @@ func TestPerSourceHandshakeLimit(t *testing.T) {
 	if n := a.Status().ConnsRefused; n != 1 {
 		t.Fatalf("refused connections: %d, want 1", n)
 	}
-	for _, c := range held {
-		if closed(c, time.Millisecond) {
-			t.Fatal("a connection under the limit was closed")
+	// The held ones end with the handshake timeout: check them before it.
+	if time.Since(heldSince) < wire.DefaultTLSTimeout-time.Second {
+		for _, c := range held {
+			if closed(c, time.Millisecond) {
+				t.Fatal("a connection under the limit was closed")
+			}
 		}
+	} else {
+		t.Logf("the machine is slow: the held connections are near their handshake timeout, not checked")
 	}
 	// Another address is not held back by the first.
 	p := dialProbeFrom(t, key, "probe", "127.0.0.2", a.ListenAddr())

@@ -9,8 +9,8 @@ import (
 )
 
 // A second console with the same ID does not launch: its launch fails with
-// an error naming both addresses. It used to launch the show as a second
-// active with a new ShowID.
+// an error naming both addresses, rather than launching the show as a
+// second active with a new ShowID.
 func TestDuplicateConsoleIDStopsTheLaunch(t *testing.T) {
 	key := testKey(t)
 	a := rigEngine(t, key, "desk-1", quietLog())

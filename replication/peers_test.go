@@ -29,10 +29,9 @@ func TestListenAddr(t *testing.T) {
 
 // TestPeerAtInbound: a console that another dialed counts that console as
 // connected at its listen address, so its own dial loop leaves the
-// connection alone. It used to dial it as well, and the connection it
-// opened replaced the one in use (the smaller ID's is kept), ending the
-// follow on it; the backup took over as active for a moment (seen in
-// schedule 139).
+// connection alone. A second dial would open a connection that replaces
+// the one in use (the smaller ID's is kept), ending the follow on it, and
+// the backup would take over as active for a moment.
 func TestPeerAtInbound(t *testing.T) {
 	s := newSimNet(t, 19, 0)
 	dir := t.TempDir()

@@ -728,10 +728,9 @@ func TestLaunchRightAfterAnother(t *testing.T) {
 // TestLaunchDuringFailover: the active logs off and launches again at once,
 // while the backups are still choosing which of them takes over. It must
 // join the new active: its copy is outdated (the others carry on), and none
-// of them is active yet when it looks. It used to ask them for a newer
-// copy, be told to join instead, and give up with a stale-copy error (seen
-// in the bench's log-off trials on a loaded host, where the new active's
-// first State came late).
+// of them is active yet when it looks. Asking them for a newer copy gets
+// it told to join instead; that answer is no stale-copy error (a loaded
+// host delays the new active's first State).
 func TestLaunchDuringFailover(t *testing.T) {
 	rounds := 10
 	if testing.Short() {
@@ -804,9 +803,8 @@ func TestStaleLaunchActiveOutOfReach(t *testing.T) {
 // TestJoinRecordsTheMaster: a console that joined a show records at once
 // that the master console is on it. The master can log off straight after,
 // and its State then no longer names the show: the record is all that
-// makes this console wait for it at its next launch (rule 5). It used to be
-// written by the next reconcile, which a busy machine could delay past the
-// master's log-off.
+// makes this console wait for it at its next launch (rule 5). Left to the
+// next reconcile, a busy machine could delay it past the master's log-off.
 func TestJoinRecordsTheMaster(t *testing.T) {
 	s := newSimNet(t, 13, 2)
 	m, b := s.cs[0], s.cs[1]
@@ -831,8 +829,8 @@ func TestJoinRecordsTheMaster(t *testing.T) {
 // TestLaunchWhileReconnecting: a console launching just as its connection
 // to the active was replaced (two consoles that dialled each other keep one
 // connection; the console whose one was closed has none until the other's
-// is through) waits for the active to be back and joins it. It used to find
-// nobody connected, and create a second show next to the active's.
+// is through) waits for the active to be back and joins it, rather than
+// finding nobody connected and creating a second show next to the active's.
 func TestLaunchWhileReconnecting(t *testing.T) {
 	s := newSimNet(t, 17, 2)
 	a, b := s.cs[0], s.cs[1]
@@ -874,8 +872,8 @@ func TestLaunchWhileReconnecting(t *testing.T) {
 
 // TestLaunchJoinRefused: a console whose launch picks a console that is no
 // longer active (its State saying otherwise is on the way) is refused by
-// it, looks again and joins the real active. It used to give up: the
-// refusal was taken for a final one.
+// it, looks again and joins the real active: that refusal is not a final
+// one.
 func TestLaunchJoinRefused(t *testing.T) {
 	s := newSimNet(t, 23, 3)
 	a, b, c := s.cs[0], s.cs[1], s.cs[2]
