@@ -163,6 +163,7 @@ func (e *Engine) follow(ctx context.Context, p *peer, show string, joined func(e
 	e.steppedFor = ""
 	e.mu.Unlock()
 	e.roleChanged()
+	e.log.Info("following the active as a backup", "show", show, "active", p.id, "seq", sh.Lineage().Seq, "active_seq", reply.Seq)
 	caughtUp := sh.Lineage().Seq >= reply.Seq
 	if caughtUp {
 		once(nil)
