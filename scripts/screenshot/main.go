@@ -153,8 +153,13 @@ func run(bin, out string, mib int) error {
 		_, err := d3.c.Launch(ctx, "demo", false)
 		launched <- err
 	}()
-	if _, err := b.WaitJS(60*time.Second, `!document.getElementById("copy").hidden && /MiB/.test(document.getElementById("copy-text").textContent)`); err != nil {
+	if _, err := b.WaitJS(60*time.Second, `!document.getElementById("copy").hidden && /left/.test(document.getElementById("copy-text").textContent) && +document.getElementById("copy-bar").getAttribute("aria-valuenow") >= 30`); err != nil {
 		return fmt.Errorf("the copy did not show: %w", err)
+	}
+	// The bar's fill slides to each new value (a CSS transition): wait
+	// until it shows the value it says.
+	if _, err := b.WaitJS(10*time.Second, `(() => { const b = document.getElementById("copy-bar"), f = document.getElementById("copy-fill"); return Math.abs(100*f.getBoundingClientRect().width/b.getBoundingClientRect().width - +b.getAttribute("aria-valuenow")) < 2 })()`); err != nil {
+		return fmt.Errorf("the progress bar did not settle: %w", err)
 	}
 	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
 	if err != nil {
