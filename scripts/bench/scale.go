@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,9 +38,11 @@ type scaleRow struct {
 	allP50, allP99   time.Duration // ack=all latency at 1,000 edits/s
 	rawP99           time.Duration // baseline: n bare Pebble DBs synced at once, p99
 	cpuActive, cpuBk float64       // µs CPU per acked edit (ack=one run): active, mean backup
+	cpuAll           float64       // µs CPU per acked edit, every console and the bench's clients together
 
 	idleActive, idleBackup float64 // idle CPU, % of one core: active, mean of the backups
 	idleTx                 float64 // idle bytes/s sent by the active's NIC (bridge only)
+	fds                    int     // most descriptors open in one console, idle (each peer connection is one)
 
 	rssActive, rssBackup float64 // MB after the ack=one run: active, largest backup
 
@@ -143,20 +146,26 @@ func measureScale(tmp string, n int, netns bool) scaleRow {
 		}
 	}
 	row.idleBackup = bsum / float64(n-1)
+	for _, st := range r.statuses() {
+		row.fds = max(row.fds, st.Descriptors.Open)
+	}
 
 	// Acknowledged edits, ack=one, on the active.
 	for i, c := range r.cs {
 		cpu0[i] = procCPU(c.cmd.Process.Pid)
 	}
+	self0 := cpuTimes(nil)[0]
 	t1 := time.Now()
 	row.one = throughput(*writers, *dur, func(w, i int) error {
 		_, err := r.cs[active].client.Set(ctx, fmt.Sprintf("one/%d.%d", w, i), value)
 		return err
 	})
 	edits := row.one * time.Since(t1).Seconds()
+	row.cpuAll = float64(cpuTimes(nil)[0]-self0) / float64(time.Microsecond) / edits
 	bsum = 0
 	for i, c := range r.cs {
 		us := float64(procCPU(c.cmd.Process.Pid)-cpu0[i]) / float64(time.Microsecond) / edits
+		row.cpuAll += us
 		if i == active {
 			row.cpuActive = us
 		} else {
@@ -307,6 +316,14 @@ func printScale(heading string, rows []scaleRow, loop scaleRow, rawBefore, rawAf
 	line("  ratio to raw Pebble synced writes", func(r scaleRow) string { return fmt.Sprintf("%.2f", r.one/raw) })
 	line("  CPU µs per edit: active", func(r scaleRow) string { return fmt.Sprintf("%.0f", r.cpuActive) })
 	line("  CPU µs per edit: each backup (mean)", func(r scaleRow) string { return fmt.Sprintf("%.0f", r.cpuBk) })
+	line("  CPU µs per edit: all consoles + bench client", func(r scaleRow) string { return fmt.Sprintf("%.0f", r.cpuAll) })
+	line(fmt.Sprintf("  ceiling on this machine: %d cores / that", runtime.NumCPU()), func(r scaleRow) string {
+		return fmt.Sprintf("%.0f", float64(runtime.NumCPU())*1e6/r.cpuAll)
+	})
+	line("  ceiling, a core per console: 1 s / active's", func(r scaleRow) string { return fmt.Sprintf("%.0f", 1e6/r.cpuActive) })
+	if three != nil {
+		line("    ratio to n=3", func(r scaleRow) string { return fmt.Sprintf("%.2f", three.cpuActive/r.cpuActive) })
+	}
 	line("acked edits/s, ack=all", func(r scaleRow) string { return fmt.Sprintf("%.0f", r.all) })
 	line("  ratio to raw Pebble synced writes", func(r scaleRow) string { return fmt.Sprintf("%.2f", r.all/raw) })
 	line(fmt.Sprintf("ack=all at 1000/s, p50 (%d edits)", *scaleLat), func(r scaleRow) string { return ms(r.allP50) })
@@ -321,6 +338,7 @@ func printScale(heading string, rows []scaleRow, loop scaleRow, rawBefore, rawAf
 		}
 		return fmt.Sprintf("%.0f", r.idleTx)
 	})
+	line("descriptors open, most of any console (idle)", func(r scaleRow) string { return fmt.Sprintf("%d", r.fds) })
 	line("start → full mesh (discovery on the bridge)", func(r scaleRow) string { return msf(r.mesh) })
 	line("launch → all others live backups", func(r scaleRow) string { return msf(r.launch) })
 	line("RSS of the active after the ack=one run", func(r scaleRow) string { return fmt.Sprintf("%.0f MB", r.rssActive) })
