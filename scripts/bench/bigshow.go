@@ -107,8 +107,10 @@ func bigShowBench(tmp string) {
 		}
 		t0 = time.Now()
 		r.launch(1, "bench")
+		launched := time.Since(t0)
 		r.waitSettled(time.Minute)
 		catch = append(catch, time.Since(t0))
+		progress("bigshow: catch-up %d: launch answered after %s, settled after %s", trial+1, launched, catch[trial])
 	}
 
 	st1, err := r.cs[0].client.Status(ctx)
