@@ -454,9 +454,16 @@ func (r *scaleRig) describe() string {
 				conn++
 			}
 		}
-		parts = append(parts, fmt.Sprintf("%s: role %q seq %d following %q syncing %t peers %d/%d", r.id(i), st.Role, st.Seq, st.Active, st.Syncing, conn, len(st.Peers)))
+		part := fmt.Sprintf("%s: role %q seq %d following %q syncing %t peers %d/%d", r.id(i), st.Role, st.Seq, st.Active, st.Syncing, conn, len(st.Peers))
+		if st.Resume != nil {
+			part += fmt.Sprintf(" resume %q %s", st.Resume.Outcome, st.Resume.Detail)
+		}
+		for _, f := range st.Faults {
+			part += fmt.Sprintf(" fault %s: %s", f.Kind, f.Message)
+		}
+		parts = append(parts, part)
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "\n  ")
 }
 
 // launch launches console i on show, failing the bench on an error.
