@@ -432,13 +432,22 @@ func (r *scaleRig) settled(sts []api.Status) (int, bool) {
 // waitSettled waits until one console is active and the others are live
 // backups at its seq, and returns the active and how long it took.
 func (r *scaleRig) waitSettled(timeout time.Duration) (int, time.Duration) {
+	a, took, ok := r.trySettled(timeout)
+	if !ok {
+		scaleFatalf("%s: not one active and %d live backups within %s:\n  %s", r.name, r.n-1, timeout, r.describe())
+	}
+	return a, took
+}
+
+// trySettled is waitSettled that says whether the rig settled in time.
+func (r *scaleRig) trySettled(timeout time.Duration) (int, time.Duration, bool) {
 	t0 := time.Now()
 	for {
 		if a, ok := r.settled(r.statuses()); ok {
-			return a, time.Since(t0)
+			return a, time.Since(t0), true
 		}
 		if time.Since(t0) > timeout {
-			scaleFatalf("%s: not one active and %d live backups within %s: %s", r.name, r.n-1, timeout, r.describe())
+			return -1, time.Since(t0), false
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
