@@ -477,10 +477,28 @@ func (r *scaleRig) describe() string {
 
 // launch launches console i on show, failing the bench on an error.
 func (r *scaleRig) launch(i int, show string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	if _, err := r.cs[i].client.Launch(ctx, show, false); err != nil {
-		scaleFatalf("%s: launch on %s: %v", r.name, r.id(i), err)
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		_, err := r.cs[i].client.Launch(ctx, show, false)
+		cancel()
+		if err == nil {
+			return
+		}
+		// The answer can be lost on a loaded machine (the control socket
+		// has closed a launch's connection with EOF once under a load of
+		// 14). Launching again is a no-op once logged on, so look before
+		// failing the bench.
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		st, serr := r.cs[i].client.Status(ctx)
+		cancel()
+		if serr == nil && st.Show == show && st.Role != "off" {
+			slog.Warn("bench: a launch's answer was lost, but the console is logged on", "console", r.id(i), "err", err)
+			return
+		}
+		if try == 3 || !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			scaleFatalf("%s: launch on %s: %v", r.name, r.id(i), err)
+		}
+		slog.Warn("bench: a launch's answer was lost; launching again", "console", r.id(i), "err", err)
 	}
 }
 
