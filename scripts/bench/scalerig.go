@@ -46,11 +46,17 @@ var (
 	rigsMu   sync.Mutex
 	rigs     []*scaleRig
 	rigsOnce sync.Once
+	// cleanMu is held for a whole cleanup: a second failing goroutine
+	// waits for the first one's cleanup instead of removing the data of
+	// consoles that still run.
+	cleanMu sync.Mutex
 )
 
 // cleanupRigs kills every console of every rig and removes the namespaces,
 // veths (with their namespaces), bridge and data. Safe to call twice.
 func cleanupRigs() {
+	cleanMu.Lock()
+	defer cleanMu.Unlock()
 	rigsMu.Lock()
 	rs := rigs
 	rigs = nil
@@ -477,12 +483,19 @@ func (r *scaleRig) describe() string {
 
 // launch launches console i on show, failing the bench on an error.
 func (r *scaleRig) launch(i int, show string) {
+	if err := r.tryLaunch(i, show); err != nil {
+		scaleFatal(err)
+	}
+}
+
+// tryLaunch is launch that returns the error a launch ended with.
+func (r *scaleRig) tryLaunch(i int, show string) error {
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 		_, err := r.cs[i].client.Launch(ctx, show, false)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		// The answer can be lost on a loaded machine (the control socket
 		// has closed a launch's connection with EOF once under a load of
@@ -493,13 +506,48 @@ func (r *scaleRig) launch(i int, show string) {
 		cancel()
 		if serr == nil && st.Show == show && st.Role != "off" {
 			slog.Warn("bench: a launch's answer was lost, but the console is logged on", "console", r.id(i), "err", err)
-			return
+			return nil
 		}
 		if try == 3 || !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			scaleFatalf("%s: launch on %s: %v", r.name, r.id(i), err)
+			return fmt.Errorf("%s: launch on %s: %w", r.name, r.id(i), err)
 		}
 		slog.Warn("bench: a launch's answer was lost; launching again", "console", r.id(i), "err", err)
 	}
+}
+
+// launchRestTry launches every console but first at once, and launches
+// again (up to three rounds, as an operator would press LAUNCH again) the
+// ones whose launch failed; it returns the failures, and fails the bench
+// when a console still could not launch.
+func (r *scaleRig) launchRestTry(first int, show string) []string {
+	var todo []int
+	for i := range r.cs {
+		if i != first {
+			todo = append(todo, i)
+		}
+	}
+	return r.launchTry(todo, show)
+}
+
+// launchTry launches the consoles todo at once, as launchRestTry does.
+func (r *scaleRig) launchTry(todo []int, show string) []string {
+	var failed []string
+	for round := 1; len(todo) > 0; round++ {
+		errs := make([]error, len(todo))
+		parallel(len(todo), func(j int) { errs[j] = r.tryLaunch(todo[j], show) })
+		var again []int
+		for j, err := range errs {
+			if err != nil {
+				failed = append(failed, err.Error())
+				again = append(again, todo[j])
+			}
+		}
+		if len(again) > 0 && round == 3 {
+			scaleFatalf("%s: launches failed three times: %s", r.name, strings.Join(failed, "; "))
+		}
+		todo = again
+	}
+	return failed
 }
 
 // launchRest launches every console but first at once.
