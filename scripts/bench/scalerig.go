@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -39,6 +40,8 @@ const (
 	scaleNIC    = "nic0"
 	scaleSubnet = "10.78.0." // console i listens on 10.78.0.(i+1):7400
 	scalePort   = 7400
+	// scaleWebPort is the status page's port on each console's loopback.
+	scaleWebPort = 7480
 )
 
 // rigs are every rig the bench made, removed on exit, failure or Ctrl-C.
@@ -105,6 +108,7 @@ type scaleRig struct {
 	made   []string // namespaces to delete
 	addrs  []string // each console's peer address
 	cs     []*scaleConsole
+	web    bool // netns only: each console serves its status page in its namespace
 	closed bool
 	mu     sync.Mutex
 }
@@ -205,6 +209,11 @@ func (r *scaleRig) start(i int, more ...string) *scaleConsole {
 		"--network-key", r.key, "--log-level", *logLevel}
 	if r.netns {
 		args = append(args, "--board", "mock,nic="+scaleNIC)
+		if r.web {
+			// The status page in the console's own namespace, for its
+			// digest (webDigest); the later flag wins.
+			args = append(args, "--http", fmt.Sprintf("127.0.0.1:%d", scaleWebPort))
+		}
 	} else {
 		var peers []string
 		for j, a := range r.addrs {
@@ -656,5 +665,41 @@ func removeStaleRigs() {
 			continue // that bench still runs
 		}
 		nicIP("netns", "del", f[0])
+	}
+}
+
+// webDigest asks console i's status page for its show's digest (GET
+// /digest.json, worked out without sending the show), dialling from
+// inside its namespace; it tries again while one is being worked out.
+func (r *scaleRig) webDigest(i int) (string, uint64, error) {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, addr string) (c net.Conn, err error) {
+		derr := r.inNetns(i, func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, "tcp", addr)
+			return err
+		})
+		return c, derr
+	}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: time.Minute}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/digest.json", scaleWebPort))
+		if err != nil {
+			return "", 0, err
+		}
+		var ans struct {
+			Seq    uint64 `json:"seq"`
+			Digest string `json:"digest"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && err == nil {
+			return ans.Digest, ans.Seq, nil
+		}
+		if time.Now().After(deadline) {
+			return "", 0, fmt.Errorf("%s: /digest.json answered %s", r.id(i), resp.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
