@@ -22,6 +22,17 @@ test:
 bench: build
 	$(GO) run ./scripts/bench
 
+.PHONY: bench-scale bench-bigshow
+
+# Issue 19 (needs root: a network namespace per console on a Linux bridge):
+# the costs against 2, 3, 5, 8 and 12 consoles and a blackout of 12, with
+# SVG plots in bench-scale/; and a 1 GB show (about 4 GB of disk).
+bench-scale: build
+	$(GO) run ./scripts/bench -only scale,blackout -out bench-scale
+
+bench-bigshow: build
+	$(GO) run ./scripts/bench -only bigshow -out bench-scale
+
 # Static binaries for the console images.
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -buildvcs=auto -o bin/linux-arm64/ ./cmd/consoled ./cmd/consolectl

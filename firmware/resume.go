@@ -20,9 +20,10 @@ import (
 // (or was stopped with SIGTERM, which logs off) stays off.
 //
 // A stale refusal is tried again whenever a console connects that was not
-// connected at the last try: after a power cut the consoles come back one
-// by one, and the guard lets a copy launch, or join, once those that may
-// have carried on are back. A launch or log-off by the operator ends it.
+// connected at the last try, or one is active for the show: after a power
+// cut the consoles come back one by one, and the guard lets a copy launch,
+// or join, once those that may have carried on are back. A launch or
+// log-off by the operator ends it.
 
 type resumer struct {
 	mu  sync.Mutex
@@ -108,18 +109,24 @@ func (s *Service) resume(ctx context.Context) {
 			r.set(show, api.ResumeFailed+": "+err.Error(), err.Error(), s.clock.Now())
 			return
 		}
-		if !s.waitForNewPeer(ctx, tried) {
+		if !s.waitForNewPeer(ctx, show, tried) {
 			return
 		}
 	}
 }
 
 // waitForNewPeer waits until a console is connected that is not in
-// before; false when the operator took over or the service stops.
-func (s *Service) waitForNewPeer(ctx context.Context, before map[string]bool) bool {
+// before, or a connected console is active for show; false when the
+// operator took over or the service stops. The second matters when every
+// console was back before the try: a refusal because one of them did not
+// answer (its connection was being replaced) or had not launched yet
+// would otherwise wait for a connection that never comes, and the console
+// stay off beside a running show (seen in the bench's blackout of 12).
+// Joining an active is never refused as stale (rule 4).
+func (s *Service) waitForNewPeer(ctx context.Context, show string, before map[string]bool) bool {
 	for {
-		for id := range s.connectedPeers() {
-			if !before[id] {
+		for _, p := range s.engine.Status().Peers {
+			if p.Connected && (!before[p.Console] || p.Role == replication.RoleActive && p.Show == show) {
 				return true
 			}
 		}

@@ -28,7 +28,7 @@ var (
 	writers  = flag.Int("writers", 64, "concurrent clients in throughput runs")
 	latN     = flag.Int("n", 2000, "sequential edits for the latency run")
 	keepData = flag.Bool("keep", false, "keep the bench's data folders")
-	only     = flag.String("only", "", "run only these sections (comma-separated: sizes, single, network, edits, latency, remote, failover, handover, sim, schedules, nic, soak, image; edits and latency are parts of network alone)")
+	only     = flag.String("only", "", "run only these sections (comma-separated: sizes, single, network, edits, latency, remote, failover, handover, sim, schedules, nic, soak, image; edits and latency are parts of network alone; scale, blackout and bigshow run only when named)")
 	logLevel = flag.String("log-level", "warn", "the consoles' --log-level (info shows each full copy's timings)")
 	cpuProf  = flag.String("cpuprofile", "", "write CPU profiles of the bench's consoles (ID.prof) and of the bench itself (bench.prof) to this folder")
 )
@@ -114,6 +114,21 @@ func main() {
 	if section("image") {
 		benchImage()
 	}
+	// The scale sections take many minutes and gigabytes: only when named.
+	if named("scale") {
+		scaleBench(tmp)
+	}
+	if named("blackout") {
+		blackoutBench(tmp)
+	}
+	if named("bigshow") {
+		bigShowBench(tmp)
+	}
+}
+
+// named reports whether -only names a section.
+func named(name string) bool {
+	return *only != "" && section(name)
 }
 
 var (
@@ -125,6 +140,7 @@ var (
 // fatal stops every console the bench started and removes its data before
 // exiting, so a failed run leaves no processes or folders behind.
 func fatal(v ...any) {
+	cleanupRigs()
 	startedMu.Lock()
 	for _, c := range started {
 		c.cmd.Process.Kill()
