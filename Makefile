@@ -24,9 +24,9 @@ bench: build
 
 .PHONY: bench-scale bench-bigshow
 
-# Issue 19 (needs root: a network namespace per console on a Linux bridge):
-# the costs against 2, 3, 5, 8 and 12 consoles and a blackout of 12, with
-# SVG plots in bench-scale/; and a 1 GB show (about 4 GB of disk).
+# How costs grow (needs root: a network namespace per console on a Linux
+# bridge): 2, 3, 5, 8 and 12 consoles and a blackout of 12, with SVG plots
+# in bench-scale/; and a 1 GB show (about 5 GB of free disk).
 bench-scale: build
 	$(GO) run ./scripts/bench -only scale,blackout -out bench-scale
 

@@ -354,6 +354,9 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 					}
 				}
 			}
+			if err := cp.st.CopyReceived(show, dir); err != nil {
+				return "", lin, err
+			}
 			lin = store.Lineage{ShowID: m.ShowID, Epochs: fromWireEpochs(m.Epochs), Seq: m.Seq}
 			cp.log.Info("received full copy", "peer", p.ID(), "show", show, "seq", lin.Seq, "bytes", got,
 				"took", cp.sched.Now().Sub(t0).Round(time.Millisecond), "sync_wait", cp.sched.Now().Sub(tEnd).Round(time.Millisecond),

@@ -97,12 +97,60 @@ func (s *Store) noteDamage(name, file string, err error) *DamageError {
 	return d
 }
 
-// clearDamage forgets show name's damage: its copy was replaced.
+// clearDamage forgets show name's damage: its copy was replaced. The
+// tables that passed stay known: those of a received copy (CopyReceived)
+// are the new copy's, and the old copy's no longer match any file (Check
+// forgets them).
 func (s *Store) clearDamage(name string) {
 	s.damageMu.Lock()
 	defer s.damageMu.Unlock()
 	delete(s.dmg.shows, name)
-	delete(s.dmg.verified, name)
+}
+
+// CopyReceived records the sstables of the copy of show name at dir,
+// received whole and synced but not yet installed, as passed: the launch
+// check after Install (which keeps the files' identity) need not read a
+// 1 GB copy again that just arrived. Its sender's tables passed their own
+// checks, TLS checked every byte on the way, and Pebble still checks each
+// block it reads, so damage found later is reported as any other.
+func (s *Store) CopyReceived(name, dir string) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil {
+		return err
+	}
+	ids := make([]tableID, 0, len(paths))
+	for _, p := range paths {
+		id, err := fileID(p)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	s.damageMu.Lock()
+	defer s.damageMu.Unlock()
+	if s.dmg.verified == nil {
+		s.dmg.verified = map[string]map[tableID]bool{}
+	}
+	if s.dmg.verified[name] == nil {
+		s.dmg.verified[name] = map[tableID]bool{}
+	}
+	for _, id := range ids {
+		s.dmg.verified[name][id] = true
+	}
+	return nil
+}
+
+// fileID is the identity of the file at path as it is on disk.
+func fileID(path string) (tableID, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return tableID{}, err
+	}
+	id := tableID{size: fi.Size(), time: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.dev, id.ino = uint64(st.Dev), st.Ino
+	}
+	return id, nil
 }
 
 // Damaged lists the damaged copies met since the store was opened.
@@ -156,14 +204,26 @@ func (sh *Show) Check() error {
 	if err != nil {
 		return err
 	}
+	live := map[tableID]bool{}
 	for _, t := range tables {
-		if err := s.checkTable(sh.name, t.Path); err != nil {
+		id, err := s.checkTable(sh.name, t.Path)
+		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // compacted away since it was listed
 			}
 			return s.noteDamage(sh.name, t.Path, err)
 		}
+		live[id] = true
 	}
+	// Forget the tables that are gone (compacted, or of a copy replaced).
+	s.damageMu.Lock()
+	if s.dmg.shows[sh.name] == nil {
+		if s.dmg.verified == nil {
+			s.dmg.verified = map[string]map[tableID]bool{}
+		}
+		s.dmg.verified[sh.name] = live
+	}
+	s.damageMu.Unlock()
 	return nil
 }
 
@@ -189,7 +249,7 @@ func (s *Store) openFailed(name string, err error) error {
 	}
 	paths, _ := filepath.Glob(filepath.Join(s.showDir(name), "*.sst"))
 	for _, p := range paths {
-		if cerr := s.checkTable(name, p); cerr != nil && !errors.Is(cerr, os.ErrNotExist) {
+		if _, cerr := s.checkTable(name, p); cerr != nil && !errors.Is(cerr, os.ErrNotExist) {
 			return s.noteDamage(name, p, cerr)
 		}
 	}
@@ -200,42 +260,39 @@ func (s *Store) openFailed(name string, err error) error {
 }
 
 // checkTable reads every block of the sstable at path and checks it
-// against its checksum, unless that file passed already.
-func (s *Store) checkTable(name, path string) error {
-	fi, err := os.Stat(path)
+// against its checksum, unless that file passed already, and returns the
+// file's identity.
+func (s *Store) checkTable(name, path string) (tableID, error) {
+	id, err := fileID(path)
 	if err != nil {
-		return err
-	}
-	id := tableID{size: fi.Size(), time: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.dev, id.ino = uint64(st.Dev), st.Ino
+		return id, err
 	}
 	s.damageMu.Lock()
 	done := s.dmg.verified[name][id]
 	s.damageMu.Unlock()
 	if done {
-		return nil
+		return id, nil
 	}
 	f, err := vfs.Default.Open(path)
 	if err != nil {
-		return err
+		return id, err
 	}
 	readable, err := sstable.NewSimpleReadable(f)
 	if err != nil {
 		f.Close()
-		return err
+		return id, err
 	}
 	r, err := sstable.NewReader(context.Background(), readable, sstable.ReaderOptions{})
 	if err != nil {
 		readable.Close()
-		return err
+		return id, err
 	}
 	err = r.ValidateBlockChecksums()
 	if cerr := r.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return id, err
 	}
 	s.damageMu.Lock()
 	if s.dmg.verified == nil {
@@ -246,7 +303,7 @@ func (s *Store) checkTable(name, path string) error {
 	}
 	s.dmg.verified[name][id] = true
 	s.damageMu.Unlock()
-	return nil
+	return id, nil
 }
 
 // ArchiveDamaged moves the damaged copy of show name, which must not be

@@ -139,3 +139,45 @@ func TestCheckShowPassesASoundCopy(t *testing.T) {
 		t.Fatalf("no copy: %v", err)
 	}
 }
+
+// A copy received whole is not read again by the launch check once it is
+// installed: its tables keep their identity through Install, and the check
+// forgets the tables of the copy it replaced.
+func TestReceivedCopyPassesWithoutRereading(t *testing.T) {
+	_, active := newShow(t, Options{})
+	for i := 0; i < 2000; i++ {
+		mustAppend(t, active, set(fmt.Sprintf("cue/%d", i), strings.Repeat("x", 100)))
+	}
+	backup := openStore(t, t.TempDir(), Options{})
+	in, _ := copyShow(t, active, backup)
+	if err := backup.CopyReceived("demo", in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Install("demo", in, InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := backup.OpenShow("demo", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	tables, err := sh.LiveTables()
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("live tables %v, %v", tables, err)
+	}
+	for _, tb := range tables {
+		id, err := fileID(tb.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !backup.dmg.verified["demo"][id] {
+			t.Fatalf("%s of the installed copy is not known as passed: the launch check would read it again", tb.Path)
+		}
+	}
+	if err := sh.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(backup.dmg.verified["demo"]); n != len(tables) {
+		t.Fatalf("the check keeps %d tables as passed, want the %d live ones", n, len(tables))
+	}
+}
