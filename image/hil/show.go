@@ -24,10 +24,10 @@ const settleTimeout = 2 * time.Minute
 
 // Remote runs consolectl --remote on v (its peer port through the
 // management NIC, TLS from the show network's key) and returns what it
-// printed. A command that could not reach the console (the connection or
-// its TLS handshake failed, which on an emulated CPU under load happens),
-// or an edit whose outcome is unknown (exit 4), is run again: the command
-// did not happen, or doing it twice is harmless.
+// printed. A command that could not reach the console (the connection, its
+// TLS handshake or the edit stream's opening failed, which on an emulated
+// CPU under load happens), or an edit whose outcome is unknown (exit 4), is
+// run again: the command did not happen, or doing it twice is harmless.
 func (r *Rig) Remote(ctx context.Context, v *VM, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -39,7 +39,8 @@ func (r *Rig) Remote(ctx context.Context, v *VM, args ...string) ([]byte, error)
 		if err == nil {
 			return out, nil
 		}
-		again := exitCode(err) == 4 || strings.Contains(stderr.String(), "cannot reach consoled")
+		again := exitCode(err) == 4 || strings.Contains(stderr.String(), "cannot reach consoled") ||
+			strings.Contains(stderr.String(), "opening an edit stream")
 		err = fmt.Errorf("%s: consolectl %s: %v: %s", v.Name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 		if !again || ctx.Err() != nil {
 			return out, err
@@ -112,8 +113,11 @@ func (r *Rig) Launch(ctx context.Context, l *Ledger) (LaunchResult, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// An edit without an answer (a console that stalled past
+				// the peer timeout makes its peers fail over) is made
+				// again with a key of its own, as an operator would.
 				for i := 0; i < 10; i++ {
-					if err := l.Edit(ctx, "s2", v); err != nil {
+					if _, err := l.FirstAck(ctx, "s2", v, time.Now(), time.Minute); err != nil {
 						mu.Lock()
 						errs = append(errs, err)
 						mu.Unlock()

@@ -124,7 +124,7 @@ func (v *VM) Logs(ctx context.Context) string {
 	if pw == "" {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	u := "http://" + v.Addr(GuestGokrazyPort) + "/log?stream=stderr&path=" + url.QueryEscape("/user/waitnic")
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)

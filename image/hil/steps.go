@@ -309,7 +309,7 @@ type PowerCutResult struct {
 	Perm     []PermReport    // its /perm as the cut left it
 	Failover []time.Duration // kill -9 → an edit sent after it acknowledged on every survivor
 	Ready    []time.Duration // power on again → ready
-	Resumed  []time.Duration // power on again → a backup of the show (--resume), at the active's seq
+	Resumed  []time.Duration // power on again → a backup of the show again (--resume: joined, its copy in)
 }
 
 // PowerCuts (step 4) cuts the power of the active (kill -9 of its QEMU)
@@ -317,16 +317,23 @@ type PowerCutResult struct {
 // time until each survivor acknowledges an edit again is measured. /perm
 // of the cut console is checked from the host (ReadPerm), and it is
 // powered on again: with --resume it launches the show again and joins as
-// a backup. Reboots overlap the next trial: a console is cut as soon as
-// the active has a backup at its seq, so two may be down at once and one
-// console carries the show alone (it holds every acknowledged edit). At
+// a backup. Reboots overlap the next trial: the active is cut as soon as
+// the consoles not rebooting (two at least) have settled on it, so two may
+// be down at once and one console carries the show alone (it holds every
+// acknowledged edit). At
 // the end every console is back and holds every acknowledged edit.
 func (r *Rig) PowerCuts(ctx context.Context, l *Ledger, trials int) (res PowerCutResult, err error) {
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		bootErr []error
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		bootErr   []error
+		rebooting = map[*VM]bool{}
 	)
+	isRebooting := func(v *VM) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return rebooting[v]
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		// A reboot still going when a trial failed ends before the rig's
@@ -338,7 +345,7 @@ func (r *Rig) PowerCuts(ctx context.Context, l *Ledger, trials int) (res PowerCu
 		cancel()
 	}()
 	for i := 0; i < trials; i++ {
-		active, survivors, err := r.waitCuttable(ctx)
+		active, survivors, err := r.waitCuttable(ctx, isRebooting)
 		if err != nil {
 			return res, err
 		}
@@ -378,6 +385,7 @@ func (r *Rig) PowerCuts(ctx context.Context, l *Ledger, trials int) (res PowerCu
 		mu.Lock()
 		res.Cut = append(res.Cut, active.Name)
 		res.Failover = append(res.Failover, failover)
+		rebooting[active] = true
 		mu.Unlock()
 		wg.Add(1)
 		go func() {
@@ -385,6 +393,7 @@ func (r *Rig) PowerCuts(ctx context.Context, l *Ledger, trials int) (res PowerCu
 			perm, ready, resumed, err := r.reboot(rctx, active)
 			mu.Lock()
 			defer mu.Unlock()
+			delete(rebooting, active)
 			if err != nil {
 				bootErr = append(bootErr, err)
 				return
@@ -402,45 +411,41 @@ func (r *Rig) PowerCuts(ctx context.Context, l *Ledger, trials int) (res PowerCu
 	return res, err
 }
 
-// waitCuttable waits until the consoles that are on have an active with at
-// least one backup at its seq: cutting the active then loses nothing. It
-// returns the active and the backups that follow it.
-func (r *Rig) waitCuttable(ctx context.Context) (*VM, []*VM, error) {
+// waitCuttable waits until the consoles that are on and not rebooting
+// (rebooting tells) are at least two and have settled on the show: one
+// active, the others its backups at its seq. Cutting the active then loses
+// nothing. It returns the active and its backups.
+func (r *Rig) waitCuttable(ctx context.Context, rebooting func(*VM) bool) (*VM, []*VM, error) {
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout+settleTimeout)
 	defer cancel()
-	var why string
+	why := "fewer than two consoles on"
 	for {
 		var on []*VM
 		for _, v := range r.VMs {
-			if ok, _ := v.Running(); ok {
+			if ok, _ := v.Running(); ok && !rebooting(v) {
 				on = append(on, v)
 			}
 		}
-		sts, errs := statuses(ctx, on)
-		var active *VM
-		var ast Status
-		for i, v := range on {
-			if errs[i] == nil && sts[i].Role == "active" && sts[i].Show == Show {
-				active, ast = v, sts[i]
+		if len(on) >= 2 {
+			sts, errs := statuses(ctx, on)
+			active, now := settled(on, sts, errs)
+			if active != nil {
+				var backups []*VM
+				for _, v := range on {
+					if v != active {
+						backups = append(backups, v)
+					}
+				}
+				return active, backups, nil
+			}
+			if ctx.Err() == nil {
+				why = now + "; " + describe(on, sts, errs)
 			}
 		}
-		var backups []*VM
-		caughtUp := false
-		for i, v := range on {
-			st := sts[i]
-			if active != nil && v != active && errs[i] == nil && st.Role == "backup" && st.Active == active.Name {
-				backups = append(backups, v)
-				caughtUp = caughtUp || st.Seq == ast.Seq && !st.Syncing && slices.Contains(st.Connected(), active.Name)
-			}
-		}
-		if caughtUp {
-			return active, backups, nil
-		}
-		why = fmt.Sprintf("consoles on %v, statuses %v", names(on), sts)
 		select {
 		case <-ctx.Done():
 			return nil, nil, fmt.Errorf("no active with a backup at its seq: %s", why)
-		case <-time.After(pollBoot):
+		case <-time.After(pollSettle):
 		}
 	}
 }

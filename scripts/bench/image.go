@@ -138,7 +138,7 @@ func runImage(ctx context.Context) error {
 	row("power cut: /perm consistent, provisioned files intact", fmt.Sprintf("%d of %d", len(cut.Perm), len(cut.Failover)))
 	row("power cut: journal replayed (writes were in flight)", fmt.Sprintf("%d of %d", replayed, len(cut.Perm)))
 	row("power cut: booted again → ready, p50", sec(p(cut.Ready, 50)))
-	row("power cut: booted again → resumed as a backup at the active's seq, p50", sec(p(cut.Resumed, 50)))
+	row("power cut: booted again → resumed as a backup, p50", sec(p(cut.Resumed, 50)))
 	row("power cut: booted again → resumed as a backup, p99", sec(p(cut.Resumed, 99)))
 	row("blackout (all three cut, all powered on) → one active and its backups", sec(blackout.Settled))
 	row("blackout → an edit acknowledged", sec(blackout.Edits))
