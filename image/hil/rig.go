@@ -153,10 +153,18 @@ func (r *Rig) flash(i int) (*VM, error) {
 	return v, nil
 }
 
+// Heartbeat is the consoles' heartbeat in the rig: a peer silent three of
+// them is gone. The hardware's 100 ms (300 ms to notice a silent peer) is
+// shorter than the stalls of an emulated CPU on a shared machine (0.3 to
+// 2.7 s were seen, with load from other jobs): the consoles took over
+// from each other without a fault, over and over, and never settled.
+const Heartbeat = "500ms"
+
 // ConsoleConfig is /perm/consoled/config.yaml of console name, one of n:
 // the status page on every address, so the management NIC reaches it;
 // remote control on (the default, said here because the steps need it);
-// and every console's show address in peers (its own is skipped).
+// every console's show address in peers (its own is skipped); and the
+// rig's Heartbeat.
 //
 // Why peers, besides discovery: a console follows a beacon only when its
 // stamp is within 30 s of its own clock, and these consoles have none that
@@ -170,8 +178,8 @@ func ConsoleConfig(name string, n int) string {
 	for i := 1; i <= n; i++ {
 		peers = append(peers, fmt.Sprintf("%s:%d", ShowAddr(i), GuestPeerPort))
 	}
-	return fmt.Sprintf("id: %s\nhttp: \":%d\"\nlisten: \":%d\"\nremote-control: \"on\"\npeers: [%s]\n",
-		name, GuestStatusPort, GuestPeerPort, strings.Join(peers, ", "))
+	return fmt.Sprintf("id: %s\nhttp: \":%d\"\nlisten: \":%d\"\nremote-control: \"on\"\npeers: [%s]\nheartbeat: %s\n",
+		name, GuestStatusPort, GuestPeerPort, strings.Join(peers, ", "), Heartbeat)
 }
 
 // NetworkConfig is /perm/consoled/network.yaml of console i: the show NIC
