@@ -35,10 +35,14 @@ type Config struct {
 	// MasterGrace is how long a launch that finds no active waits for the
 	// master console to launch first (a duration like 10s; 0 does not wait).
 	MasterGrace string `yaml:"master-grace"`
-	Show        string `yaml:"show"`      // show the LAUNCH button opens when no show was launched before
-	LogLevel    string `yaml:"log-level"` // debug, info, warn, error
-	Ack         string `yaml:"ack"`       // when an edit is acknowledged: local, one, all
-	Discovery   string `yaml:"discovery"` // beacon NIC: auto (the board's NIC), off, or an interface name
+	// Heartbeat is how often the console's state goes to every peer; a peer
+	// silent three heartbeats is gone (a duration; "" is 100ms). Longer
+	// only where consoles run slower than their hardware, as emulated ones.
+	Heartbeat string `yaml:"heartbeat"`
+	Show      string `yaml:"show"`      // show the LAUNCH button opens when no show was launched before
+	LogLevel  string `yaml:"log-level"` // debug, info, warn, error
+	Ack       string `yaml:"ack"`       // when an edit is acknowledged: local, one, all
+	Discovery string `yaml:"discovery"` // beacon NIC: auto (the board's NIC), off, or an interface name
 	// Resume launches again at start the show this console was logged on
 	// to when it stopped without logging off (resume.go).
 	Resume bool `yaml:"resume"`
@@ -104,6 +108,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&f.Master, "master", false, "this console is the designated master (rule 5)")
 	fs.StringVar(&f.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&f.MasterGrace, "master-grace", cfg.MasterGrace, "how long a launch finding no active waits for the master console to launch first (`duration`; 0 does not wait)")
+	fs.StringVar(&f.Heartbeat, "heartbeat", cfg.Heartbeat, "how often the console's state goes to its peers; one silent three heartbeats is gone (`duration`; default 100ms; longer only for emulated consoles)")
 	fs.StringVar(&f.Show, "show", "", "`show` the LAUNCH button opens when none was launched before")
 	fs.StringVar(&f.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.StringVar(&f.Ack, "ack", cfg.Ack, "acknowledge an edit once durable on: local (the active), one (and one backup), all (and every backup)")
@@ -155,6 +160,8 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			cfg.LogFormat = f.LogFormat
 		case "master-grace":
 			cfg.MasterGrace = f.MasterGrace
+		case "heartbeat":
+			cfg.Heartbeat = f.Heartbeat
 		case "show":
 			cfg.Show = f.Show
 		case "log-level":
@@ -266,6 +273,11 @@ func (c *Config) finish() error {
 	}
 	if d, err := time.ParseDuration(c.MasterGrace); err != nil || d < 0 {
 		return fmt.Errorf("%w: --master-grace %q: want a duration like 10s, or 0", ErrUsage, c.MasterGrace)
+	}
+	if c.Heartbeat != "" {
+		if d, err := time.ParseDuration(c.Heartbeat); err != nil || d < 10*time.Millisecond {
+			return fmt.Errorf("%w: --heartbeat %q: want a duration of 10ms or more, like 100ms", ErrUsage, c.Heartbeat)
+		}
 	}
 	if c.RemoteControl != "on" && c.RemoteControl != "off" {
 		return fmt.Errorf("%w: --remote-control %q: want on or off", ErrUsage, c.RemoteControl)

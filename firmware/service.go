@@ -133,10 +133,11 @@ func New(cfg Config, opts Options) (svc *Service, err error) {
 	}
 	ack, _ := replication.ParseAckMode(cfg.Ack)
 	grace, _ := time.ParseDuration(cfg.MasterGrace)
+	heartbeat, _ := time.ParseDuration(cfg.Heartbeat) // "" is 0: the engine's default
 	discovery := s.discoveryNIC()
 	if s.engine, err = replication.New(replication.Options{
 		ID: cfg.ID, Store: s.store, Logger: s.log, Clock: s.clock,
-		Key: key, Listen: cfg.Listen, Peers: s.otherPeers(), Master: cfg.Master, MasterGrace: grace, Ack: ack, Discovery: discovery,
+		Key: key, Listen: cfg.Listen, Peers: s.otherPeers(), Master: cfg.Master, MasterGrace: grace, Heartbeat: heartbeat, Ack: ack, Discovery: discovery,
 		ProtocolVersion: uint16(cfg.ProtocolVersion), Control: s.remote.hand,
 	}); err != nil {
 		return nil, err

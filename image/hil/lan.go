@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 )
 
 // LAN is the show network: an Ethernet hub in this process. Each VM's show
@@ -13,6 +14,7 @@ import (
 // port. Nothing leaves this machine, and nothing needs root.
 type LAN struct {
 	conn *net.UnixConn
+	raw  syscall.RawConn
 	path string
 
 	mu    sync.Mutex
@@ -27,7 +29,12 @@ func NewLAN(path string) (*LAN, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &LAN{conn: c, path: path, done: make(chan struct{})}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	l := &LAN{conn: c, raw: raw, path: path, done: make(chan struct{})}
 	go l.run()
 	return l, nil
 }
@@ -42,6 +49,21 @@ func (l *LAN) Plug(path string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ports = append(l.ports, &net.UnixAddr{Name: path, Net: "unixgram"})
+}
+
+// send gives frame to the port at path, or drops it. It never waits: a
+// port whose QEMU does not read (a VM in its BIOS, before its NIC's driver
+// is up) holds only a few datagrams (net.unix.max_dgram_qlen), and a hub
+// that waited for it would stall the whole LAN, as it did once: the other
+// consoles' transmit queues timed out while one console rebooted.
+func (l *LAN) send(frame []byte, path string) {
+	sa := &syscall.SockaddrUnix{Name: path}
+	_ = l.raw.Write(func(fd uintptr) bool {
+		// Full (EAGAIN), unbound (ECONNREFUSED) or gone (ENOENT): the frame
+		// is lost, as a switch drops it for a congested or unplugged port.
+		_ = syscall.Sendto(int(fd), frame, syscall.MSG_DONTWAIT, sa)
+		return true
+	})
 }
 
 func (l *LAN) run() {
@@ -62,9 +84,7 @@ func (l *LAN) run() {
 			if from != nil && p.Name == from.Name {
 				continue
 			}
-			// A port whose VM is off answers ECONNREFUSED or ENOENT: the
-			// frame is lost, as on a cable with nobody at its end.
-			_, _ = l.conn.WriteToUnix(buf[:n], p)
+			l.send(buf[:n], p.Name)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"consoled/client"
 )
 
 // Guest ports forwarded from 127.0.0.1 over each VM's management NIC.
 const (
 	GuestStatusPort  = 7480 // consoled --http: /status.json
-	GuestPeerPort    = 7400 // consoled --listen: peers, and remote control once it exists
+	GuestPeerPort    = 7400 // consoled --listen: peers, and consolectl --remote
 	GuestGokrazyPort = 80   // gokrazy's own pages: service logs
 )
 
@@ -43,8 +46,10 @@ type VM struct {
 	Forward map[int]int
 
 	lan *LAN
+	tls *tls.Config // remote control with the show network's key
 
 	mu      sync.Mutex
+	ctl     *client.Client
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
@@ -124,6 +129,12 @@ func (v *VM) Start() error {
 	}
 	v.cmd = cmd
 	v.booted = time.Now()
+	// A client of the console that was cut off would try its dead
+	// connections first: each boot gets a new one.
+	if v.ctl != nil {
+		v.ctl.Close()
+	}
+	v.ctl = client.Remote(v.Addr(GuestPeerPort), v.tls)
 	exited := make(chan struct{})
 	v.exited = exited
 	go func() {
@@ -134,6 +145,15 @@ func (v *VM) Start() error {
 		close(exited)
 	}()
 	return nil
+}
+
+// Ctl is a client of the console's control API over remote control: TLS
+// from the show network's key to its peer port, through the management
+// NIC, as consolectl --remote talks to it. Each boot has its own.
+func (v *VM) Ctl() *client.Client {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.ctl
 }
 
 // PoweredOn is when the VM was last started.
@@ -173,6 +193,11 @@ func (v *VM) PowerCut() error {
 	}
 	err := cmd.Process.Signal(syscall.SIGKILL)
 	<-exited
+	v.mu.Lock()
+	if v.ctl != nil {
+		v.ctl.Close()
+	}
+	v.mu.Unlock()
 	if errors.Is(err, os.ErrProcessDone) {
 		err = nil
 	}

@@ -10,6 +10,7 @@ package hil
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"consoled/client"
+	"consoled/replication/wire"
 )
 
 // Options configure a Rig.
@@ -41,7 +45,12 @@ type Rig struct {
 	Key string // the show network key file every console was flashed with
 	LAN *LAN
 	VMs []*VM
+	// Consolectl is consolectl built for this machine: the steps drive the
+	// consoles with consolectl --remote or with package client, which is
+	// what it runs.
+	Consolectl string
 
+	tls  *tls.Config
 	opts Options
 }
 
@@ -86,6 +95,19 @@ func New(opts Options) (_ *Rig, err error) {
 	if err := os.WriteFile(r.Key, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
+	k, err := wire.LoadKey(r.Key)
+	if err != nil {
+		return nil, err
+	}
+	if r.tls, err = client.TLSConfig(k); err != nil {
+		return nil, err
+	}
+	r.Consolectl = filepath.Join(dir, "consolectl")
+	build := exec.Command("go", "build", "-o", r.Consolectl, "./cmd/consolectl")
+	build.Dir = opts.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./cmd/consolectl: %v: %s", err, out)
+	}
 	if r.LAN, err = NewLAN(filepath.Join(dir, "lan.sock")); err != nil {
 		return nil, err
 	}
@@ -107,7 +129,7 @@ func (r *Rig) flash(i int) (*VM, error) {
 		return nil, err
 	}
 	config := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(config, []byte(ConsoleConfig(name)), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(ConsoleConfig(name, r.opts.N)), 0o644); err != nil {
 		return nil, err
 	}
 	network := filepath.Join(dir, "network.yaml")
@@ -124,17 +146,40 @@ func (r *Rig) flash(i int) (*VM, error) {
 		return nil, err
 	}
 	v := &VM{
-		Name: name, Index: i, Dir: dir, Disk: disk, lan: r.LAN,
+		Name: name, Index: i, Dir: dir, Disk: disk, lan: r.LAN, tls: r.tls,
 		Forward: map[int]int{GuestStatusPort: ports[0], GuestPeerPort: ports[1], GuestGokrazyPort: ports[2]},
 	}
 	r.LAN.Plug(v.showSock())
 	return v, nil
 }
 
-// ConsoleConfig is /perm/consoled/config.yaml of console name: the status
-// page on every address, so the management NIC reaches it.
-func ConsoleConfig(name string) string {
-	return fmt.Sprintf("id: %s\nhttp: \":%d\"\nlisten: \":%d\"\n", name, GuestStatusPort, GuestPeerPort)
+// Heartbeat is the consoles' heartbeat in the rig: a peer silent three of
+// them is gone. The hardware's 100 ms (300 ms to notice a silent peer) is
+// shorter than the stalls of an emulated CPU on a shared machine (0.3 to
+// 2.7 s were seen, with load from other jobs): the consoles took over
+// from each other without a fault, over and over, and never settled.
+const Heartbeat = "500ms"
+
+// ConsoleConfig is /perm/consoled/config.yaml of console name, one of n:
+// the status page on every address, so the management NIC reaches it;
+// remote control on (the default, said here because the steps need it);
+// every console's show address in peers (its own is skipped); and the
+// rig's Heartbeat.
+//
+// Why peers, besides discovery: a console follows a beacon only when its
+// stamp is within 30 s of its own clock, and these consoles have none that
+// survives a power cut. gokrazy sets the clock at boot from the time it
+// saved at the last clean shutdown (or perm.sh wrote at the flash), so a
+// console back from kill -9 runs minutes behind the others, and neither
+// side follows the other's beacons. Listing the consoles is the README's
+// remedy for a show network without NTP.
+func ConsoleConfig(name string, n int) string {
+	var peers []string
+	for i := 1; i <= n; i++ {
+		peers = append(peers, fmt.Sprintf("%s:%d", ShowAddr(i), GuestPeerPort))
+	}
+	return fmt.Sprintf("id: %s\nhttp: \":%d\"\nlisten: \":%d\"\nremote-control: \"on\"\npeers: [%s]\nheartbeat: %s\n",
+		name, GuestStatusPort, GuestPeerPort, strings.Join(peers, ", "), Heartbeat)
 }
 
 // NetworkConfig is /perm/consoled/network.yaml of console i: the show NIC

@@ -24,12 +24,35 @@ type Status struct {
 	LEDs       map[string]string `json:"leds"`
 	Board      string            `json:"board"`
 	NetworkKey string            `json:"network_key"`
-	Peers      []struct {
+	Active     string            `json:"active"` // the active a backup follows
+	Syncing    bool              `json:"syncing"`
+	Fence      string            `json:"fence"`
+	Resume     *struct {
+		Show    string `json:"show"`
+		Outcome string `json:"outcome"`
+		Detail  string `json:"detail"`
+	} `json:"resume"`
+	Peers []struct {
 		Console   string `json:"console"`
 		Role      string `json:"role"`
 		Seq       uint64 `json:"seq"`
 		Connected bool   `json:"connected"`
 	} `json:"peers"`
+}
+
+// String is the status in brief, for messages.
+func (s Status) String() string {
+	out := fmt.Sprintf("role %s, show %q, seq %d, link %s, leds %v, connected to %v", s.Role, s.Show, s.Seq, s.Link, s.LEDs, s.Connected())
+	if s.Active != "" {
+		out += ", follows " + s.Active
+	}
+	if s.Fence != "" {
+		out += ", fence: " + s.Fence
+	}
+	if s.Resume != nil {
+		out += fmt.Sprintf(", resume: %s %s", s.Resume.Outcome, s.Resume.Detail)
+	}
+	return out
 }
 
 // Connected lists the peers the console is connected to.
@@ -43,7 +66,8 @@ func (s Status) Connected() []string {
 	return out
 }
 
-var statusClient = &http.Client{Timeout: 2 * time.Second}
+// An emulated CPU on a loaded machine may take seconds to answer.
+var statusClient = &http.Client{Timeout: 5 * time.Second}
 
 // Status reads the console's status page over the management NIC.
 func (v *VM) Status(ctx context.Context) (Status, error) {
@@ -79,7 +103,7 @@ func (v *VM) WaitStatus(ctx context.Context, every time.Duration, cond func(Stat
 		if err != nil {
 			last = err
 		} else {
-			last = fmt.Errorf("last status: role %s, link %s, leds %v, peers %v", st.Role, st.Link, st.LEDs, st.Connected())
+			last = fmt.Errorf("last status: %s", st)
 		}
 		if ok, why := v.Running(); !ok {
 			return st, now, fmt.Errorf("%s: %v", v.Name, why)
@@ -100,7 +124,7 @@ func (v *VM) Logs(ctx context.Context) string {
 	if pw == "" {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	u := "http://" + v.Addr(GuestGokrazyPort) + "/log?stream=stderr&path=" + url.QueryEscape("/user/waitnic")
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
