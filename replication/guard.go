@@ -157,15 +157,6 @@ func (e *Engine) checkStale(ctx context.Context, show string) error {
 			continue
 		}
 		err := e.fetchCopy(ctx, p, show)
-		if err != nil && !p.alive() {
-			// The connection broke while asking (a flaky cable, a starved
-			// peer): the console may still be there. Ask once more when it
-			// is back.
-			if q := e.reconnected(ctx, id, e.opts.TakeoverTimeout); q != nil {
-				e.log.Info("asking again for the newer copy: the connection broke", "show", show, "from", id, "err", err)
-				err = e.fetchCopy(ctx, q, show)
-			}
-		}
 		if err == nil {
 			e.setStale(false)
 			return nil
@@ -217,21 +208,6 @@ func (e *Engine) setStale(on bool) {
 }
 
 // peer returns the connected peer id.
-// reconnected waits up to d for console id to be connected, and returns
-// its connection; nil if it is not back by then.
-func (e *Engine) reconnected(ctx context.Context, id string, d time.Duration) *peer {
-	deadline := after(e.sched, d)
-	for {
-		wake := e.anyChange()
-		if p := e.peer(id); p != nil && p.alive() {
-			return p
-		}
-		if e.sched.Wait(deadline, wake, ctx.Done()) != 0 {
-			return nil
-		}
-	}
-}
-
 func (e *Engine) peer(id string) *peer {
 	e.net.mu.Lock()
 	defer e.net.mu.Unlock()
