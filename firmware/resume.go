@@ -22,8 +22,16 @@ import (
 // A stale refusal is tried again whenever a console connects that was not
 // connected at the last try, or one is active for the show: after a power
 // cut the consoles come back one by one, and the guard lets a copy launch,
-// or join, once those that may have carried on are back. A launch or
-// log-off by the operator ends it.
+// or join, once those that may have carried on are back. It is also tried
+// again after a pause that grows from resumeRetry to resumeRetryMax, for
+// the refusals nothing visible ends (an answer lost to a connection broken
+// mid-way, with everyone already connected). A launch or log-off by the
+// operator ends it.
+
+const (
+	resumeRetry    = 2 * time.Second
+	resumeRetryMax = 30 * time.Second
+)
 
 type resumer struct {
 	mu  sync.Mutex
@@ -82,6 +90,7 @@ func (s *Service) resume(ctx context.Context) {
 	}
 	show := sess.Show
 	s.log.Info("resume: launching the show this console was logged on to when it stopped", "show", show, "logged_on_since", sess.Since)
+	pause := resumeRetry
 	for {
 		r.set(show, api.ResumeLaunching, "", s.clock.Now())
 		tried := s.connectedPeers()
@@ -96,7 +105,7 @@ func (s *Service) resume(ctx context.Context) {
 			r.set(show, outcome, "", s.clock.Now())
 			return
 		case errors.Is(err, replication.ErrStale):
-			s.log.Warn("resume: refused as stale; trying again when another console connects", "show", show, "err", err)
+			s.log.Warn("resume: refused as stale; trying again when another console connects, or in a while", "show", show, "err", err, "retry_in", pause)
 			r.set(show, api.ResumeStale, err.Error(), s.clock.Now())
 		case errors.Is(err, replication.ErrRefused):
 			s.log.Warn("resume: refused", "show", show, "err", err)
@@ -109,21 +118,22 @@ func (s *Service) resume(ctx context.Context) {
 			r.set(show, api.ResumeFailed+": "+err.Error(), err.Error(), s.clock.Now())
 			return
 		}
-		if !s.waitForNewPeer(ctx, show, tried) {
+		if !s.waitForNewPeer(ctx, show, tried, pause) {
 			return
 		}
+		pause = min(2*pause, resumeRetryMax)
 	}
 }
 
 // waitForNewPeer waits until a console is connected that is not in
-// before, or a connected console is active for show; false when the
-// operator took over or the service stops. The second matters when every
-// console was back before the try: a refusal because one of them did not
-// answer (its connection was being replaced) or had not launched yet
-// would otherwise wait for a connection that never comes, and the console
-// stay off beside a running show (seen in the bench's blackout of 12).
+// before, or a connected console is active for show, or at most pause;
+// false when the operator took over or the service stops. The second
+// matters when every console was back before the try: a refusal because
+// one of them had not launched yet would otherwise wait for a connection
+// that never comes, and the console stay off beside a running show.
 // Joining an active is never refused as stale (rule 4).
-func (s *Service) waitForNewPeer(ctx context.Context, show string, before map[string]bool) bool {
+func (s *Service) waitForNewPeer(ctx context.Context, show string, before map[string]bool, pause time.Duration) bool {
+	retry := s.clock.After(pause)
 	for {
 		for _, p := range s.engine.Status().Peers {
 			if p.Connected && (!before[p.Console] || p.Role == replication.RoleActive && p.Show == show) {
@@ -132,6 +142,8 @@ func (s *Service) waitForNewPeer(ctx context.Context, show string, before map[st
 		}
 		select {
 		case <-s.resumer.wake:
+		case <-retry:
+			return true
 		case <-s.resumer.end:
 			return false
 		case <-ctx.Done():
