@@ -211,17 +211,7 @@ func (r *scaleRig) rawCopyAcross(dir, dst string) (time.Duration, int64) {
 	ln := r.acrossListener(func(l net.Listener) net.Listener { return l })
 	defer os.Remove(dst)
 	return timeCopy(dir, ln, r.dialAcross(func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }),
-		func(c net.Conn) error {
-			f, err := os.Create(dst)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(f, c); err != nil {
-				return err
-			}
-			return f.Sync()
-		})
+		writeSynced(dst))
 }
 
 // tlsCopyAcross is tlsCopy from desk-1's namespace to desk-2's.

@@ -369,6 +369,22 @@ func tlsCopy(dir, keyPath string) time.Duration {
 // rawCopy sends the shipped files of the show directory dir over one plain
 // TCP connection on loopback into one file that is fsynced: the floor for
 // moving those bytes. It returns the time and the bytes sent.
+// writeSynced is a raw copy's receiving end: what arrives goes to the file
+// dst, synced at the end.
+func writeSynced(dst string) func(net.Conn) error {
+	return func(c net.Conn) error {
+		f, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := io.Copy(f, c); err != nil {
+			return err
+		}
+		return f.Sync()
+	}
+}
+
 func rawCopy(dir, dst string) (time.Duration, int64) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -377,17 +393,7 @@ func rawCopy(dir, dst string) (time.Duration, int64) {
 	defer os.Remove(dst)
 	return timeCopy(dir, ln,
 		func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) },
-		func(c net.Conn) error {
-			f, err := os.Create(dst)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(f, c); err != nil {
-				return err
-			}
-			return f.Sync()
-		})
+		writeSynced(dst))
 }
 
 // timeCopy sends the shipped files of the show directory dir over one
