@@ -88,6 +88,33 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// waitFor waits until the output holds any of texts. consoled's output
+// reaches the buffer through a pipe copied by another goroutine, a moment
+// after consoled wrote it: a line logged before an answer on the control
+// API can still be missing when the answer arrives.
+func (s *syncBuffer) waitFor(t *testing.T, who string, within time.Duration, texts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		out := s.String()
+		for _, text := range texts {
+			if strings.Contains(out, text) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's log has none of %q within %s:\n%s", who, texts, within, out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitLog waits until the console's log holds any of texts.
+func (c *console) waitLog(within time.Duration, texts ...string) {
+	c.t.Helper()
+	c.log.waitFor(c.t, "consoled "+c.id, within, texts...)
+}
+
 // newConsole prepares a console with its own data dir; start runs it.
 func newConsole(t *testing.T, id string, extra ...string) *console {
 	t.Helper()

@@ -250,13 +250,7 @@ func (c *nicConsole) waitLink(link, led string, within time.Duration) api.Status
 // the buffer through a pipe, a moment after consoled wrote it.)
 func (c *nicConsole) waitLog(text string, within time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(c.log.String(), text) {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("consoled's log has no %q within %s", text, within)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	c.log.waitFor(c.t, "consoled", within, text)
 }
 
 // alive checks that consoled is still running and answering.

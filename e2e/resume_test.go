@@ -105,9 +105,7 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Fatalf("desk-1 resumed as %s following %q, want a backup of %s (rule 4)", st.Role, st.Active, next.id)
 	}
 	hasAll(t, "the show after desk-1 resumed", waitConverged(t, cs), want)
-	if !strings.Contains(active.log.String(), "resume: launching the show this console was logged on to when it stopped") {
-		t.Fatalf("desk-1's log does not say it resumed:\n%s", active.log.String())
-	}
+	active.waitLog(5*time.Second, "resume: launching the show this console was logged on to when it stopped")
 	noArchives(t, cs, "demo", "every resumed copy was a prefix of the show")
 }
 
@@ -215,9 +213,7 @@ func TestResumeLoggedOffStaysOff(t *testing.T) {
 	if st := waitResume(t, off, api.ResumeNothing); st.Role != "off" || st.Resume.Show != "" {
 		t.Fatalf("a console logged off before the kill: role %s, resume %+v", st.Role, st.Resume)
 	}
-	if !strings.Contains(off.log.String(), "resume: the console was logged off when it stopped; it stays off") {
-		t.Fatalf("the log does not say it stays off:\n%s", off.log.String())
-	}
+	off.waitLog(5*time.Second, "resume: the console was logged off when it stopped; it stays off")
 	off.must("launch", "demo") // the operator's launch is as ever
 	if code := off.stop(); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)

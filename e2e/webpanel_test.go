@@ -15,12 +15,15 @@ import (
 var httpAddrRE = regexp.MustCompile(`msg="console started".* http=(\S+)`)
 
 // webAddr is the address of a running console's web panel, from its log.
+// The log reaches the test through a pipe copied by another goroutine, so
+// the line can arrive after the control API already answers.
 func (c *console) webAddr() string {
 	c.t.Helper()
-	m := httpAddrRE.FindStringSubmatch(c.log.String())
-	if m == nil || m[1] == "" {
-		c.t.Fatalf("consoled %s logged no web panel address:\n%s", c.id, c.log.String())
-	}
+	var m []string
+	waitFor(c.t, "consoled "+c.id+" to log its web panel address", 10*time.Second, func() bool {
+		m = httpAddrRE.FindStringSubmatch(c.log.String())
+		return m != nil && m[1] != ""
+	})
 	return m[1]
 }
 
