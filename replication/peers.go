@@ -118,12 +118,23 @@ func (p *peer) expectReplies() (end func()) {
 
 // receive returns the exchange's next message from p.
 func (p *peer) receive(ctx context.Context) (wire.Msg, error) {
-	m, _, i := recv(p.e.sched, p.inbox, time.Time{}, p.done, ctx.Done())
-	switch i {
-	case 0:
+	return p.receiveBy(ctx, time.Time{})
+}
+
+// errStalled: the other side of an exchange, though still connected,
+// sent nothing of it before the deadline.
+var errStalled = errors.New("stalled")
+
+// receiveBy is receive with a deadline (zero: none) on the engine's clock.
+func (p *peer) receiveBy(ctx context.Context, deadline time.Time) (wire.Msg, error) {
+	m, ok, i := recv(p.e.sched, p.inbox, deadline, p.done, ctx.Done())
+	switch {
+	case i == 0:
 		return nil, fmt.Errorf("connection to %s lost", p.id)
-	case 1:
+	case i == 1:
 		return nil, ctx.Err()
+	case !ok:
+		return nil, fmt.Errorf("%s %w: nothing of the exchange came by the deadline", p.id, errStalled)
 	}
 	return m, nil
 }

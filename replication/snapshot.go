@@ -251,7 +251,10 @@ func readAhead(ctx context.Context, files []snapFile) <-chan readChunk {
 // directory of the store and returns it with the lineage it holds. The
 // caller installs it. On error the directory is gone.
 func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (dir string, lin store.Lineage, err error) {
-	next := func() (wire.Msg, error) { return p.Receive(ctx) }
+	// A sender that stays connected but stops sending the copy would hold
+	// this console in the copy for good: each message must come within
+	// copyStall of the last.
+	next := func() (wire.Msg, error) { return p.Receive(ctx, cp.sched.Now().Add(copyStall)) }
 	m, err := next()
 	if err != nil {
 		return "", lin, err
@@ -368,6 +371,11 @@ func (cp copier) receiveSnapshot(ctx context.Context, p stream, show string) (di
 		}
 	}
 }
+
+// copyStall bounds the wait for each message of a full copy being
+// received. The sender sends the files back to back, each write bounded by
+// wire.DefaultWriteTimeout; a gap of this long means it has stopped.
+const copyStall = 30 * time.Second
 
 // copier sends and receives full copies: what of the engine that needs.
 type copier struct {

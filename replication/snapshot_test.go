@@ -4,6 +4,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -137,5 +138,66 @@ func TestReceiveSnapshotProgress(t *testing.T) {
 	}
 	if c := e.incoming.get(); c != nil {
 		t.Fatalf("progress %+v after the copy was in", c)
+	}
+}
+
+// TestReceiveSnapshotStalled: a sender that stays connected but stops
+// sending mid-copy does not hold the receiver for good. Past copyStall
+// without a message the receive ends, says the sender stalled, and leaves
+// no partial copy and no progress behind.
+func TestReceiveSnapshotStalled(t *testing.T) {
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	data := t.TempDir()
+	st, err := store.Open(data, store.Options{Logger: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clock := clockwork.NewFakeClock()
+	e := &Engine{st: st, log: lg, id: "b", sched: realSched{clock}}
+	p := &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, 8)}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.copier().receiveSnapshot(context.Background(), p, "demo")
+		done <- err
+	}()
+	p.inbox <- &wire.SnapBegin{Show: "demo", Bytes: 10}
+	p.inbox <- &wire.SnapFile{Name: "000002.sst", Size: 10}
+	p.inbox <- &wire.SnapChunk{Data: []byte("abc")}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if c := e.incoming.get(); c != nil && c.Bytes == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress %+v after one 3-byte chunk", e.incoming.get())
+		}
+	}
+
+	// The receive waits for the next message, on the clock.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal("the receive set no deadline for the next message")
+	}
+	clock.Advance(copyStall - time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the receive ended before the bound: %v", err)
+	default:
+	}
+	clock.Advance(2 * time.Second)
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receive still waits for a sender silent past copyStall")
+	}
+	if !errors.Is(err, errStalled) || !strings.HasPrefix(err.Error(), "a stalled") {
+		t.Fatalf("error %v, want one naming a as stalled", err)
+	}
+	if c := e.incoming.get(); c != nil {
+		t.Fatalf("progress %+v after the copy was given up", c)
+	}
+	if left, _ := os.ReadDir(filepath.Join(data, "shows")); len(left) != 0 {
+		t.Fatalf("a stalled copy left %v in shows/", left)
 	}
 }

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"net"
+	"time"
 
 	"consoled/replication/wire"
 )
@@ -61,11 +62,15 @@ type stream interface {
 	Send(wire.Msg) error          // the message, and whatever was queued before it
 	Write(wire.Msg) error         // queued, for a large transfer
 	WriteChunk(data []byte) error // a SnapChunk, queued, without a copy of data
-	Receive(ctx context.Context) (wire.Msg, error)
+	// Receive waits for the exchange's next message until deadline (on
+	// the engine's clock; zero: no deadline).
+	Receive(ctx context.Context, deadline time.Time) (wire.Msg, error)
 }
 
-func (p *peer) ID() string                                    { return p.id }
-func (p *peer) Send(m wire.Msg) error                         { return p.conn.Send(m) }
-func (p *peer) Write(m wire.Msg) error                        { return p.conn.WriteMsg(m) }
-func (p *peer) WriteChunk(data []byte) error                  { return p.conn.WriteChunk(data) }
-func (p *peer) Receive(ctx context.Context) (wire.Msg, error) { return p.receive(ctx) }
+func (p *peer) ID() string                   { return p.id }
+func (p *peer) Send(m wire.Msg) error        { return p.conn.Send(m) }
+func (p *peer) Write(m wire.Msg) error       { return p.conn.WriteMsg(m) }
+func (p *peer) WriteChunk(data []byte) error { return p.conn.WriteChunk(data) }
+func (p *peer) Receive(ctx context.Context, deadline time.Time) (wire.Msg, error) {
+	return p.receiveBy(ctx, deadline)
+}
