@@ -140,6 +140,14 @@ func TestResumeAllKilledAtOnce(t *testing.T) {
 		if strings.Contains(c.log.String(), "forced launch") {
 			t.Fatalf("%s forced a launch:\n%s", c.id, c.log.String())
 		}
+		// A whole show coming back is routine: the consoles that asked
+		// each other for a newer copy in vain do not warn of it; only the
+		// first back, refused while alone, says so.
+		for _, l := range strings.Split(c.log.String(), "\n") {
+			if (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) && !strings.Contains(l, "resume: refused as stale") {
+				t.Errorf("%s warned while the show came back: %s", c.id, l)
+			}
+		}
 	}
 }
 

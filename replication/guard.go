@@ -6,7 +6,10 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -161,7 +164,15 @@ func (e *Engine) checkStale(ctx context.Context, show string) error {
 			e.setStale(false)
 			return nil
 		}
-		e.log.Warn("could not take the newer copy", "show", show, "from", id, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, ErrStale) || errors.Is(err, net.ErrClosed) || !p.alive() {
+			// It has no newer copy either, or the connection ended under
+			// the ask (two that dialed each other at once keep one; the
+			// log says so where it ends): routine while the consoles of a
+			// show come back together. The refusal below says what counts.
+			level = slog.LevelInfo
+		}
+		e.log.Log(ctx, level, "could not take the newer copy", "show", show, "from", id, "err", err)
 		tried = append(tried, err.Error())
 		answers = append(answers, err)
 	}
