@@ -142,10 +142,8 @@ func TestRule3LogoffAndRejoin(t *testing.T) {
 	mark := len(d2.log.String())
 	d1.must("logoff")
 	waitRoles(t, []*console{d1, d2}, "off", "active")
-	for _, l := range strings.Split(d2.log.String()[mark:], "\n") {
-		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
-			t.Errorf("desk-2 warned during a planned hand-over: %s", l)
-		}
+	for _, l := range warnings(d2.log.String()[mark:]) {
+		t.Errorf("desk-2 warned during a planned hand-over: %s", l)
 	}
 	st := d2.status()
 	if len(st.Epochs) < 2 || st.LEDs["active"] != "on" || st.LEDs["backup"] != "off" {

@@ -109,6 +109,17 @@ func (s *syncBuffer) waitFor(t *testing.T, who string, within time.Duration, tex
 	}
 }
 
+// warnings are the WARN and ERROR lines of a log.
+func warnings(log string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // waitLog waits until the console's log holds any of texts.
 func (c *console) waitLog(within time.Duration, texts ...string) {
 	c.t.Helper()

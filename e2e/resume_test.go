@@ -143,8 +143,8 @@ func TestResumeAllKilledAtOnce(t *testing.T) {
 		// A whole show coming back is routine: the consoles that asked
 		// each other for a newer copy in vain do not warn of it; only the
 		// first back, refused while alone, says so.
-		for _, l := range strings.Split(c.log.String(), "\n") {
-			if (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) && !strings.Contains(l, "resume: refused as stale") {
+		for _, l := range warnings(c.log.String()) {
+			if !strings.Contains(l, "resume: refused as stale") {
 				t.Errorf("%s warned while the show came back: %s", c.id, l)
 			}
 		}

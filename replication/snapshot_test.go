@@ -18,8 +18,9 @@ import (
 	"consoled/replication/wire"
 )
 
-// receiveFrom runs receiveSnapshot on msgs, as if they came from a peer.
-func receiveFrom(t *testing.T, data string, msgs ...wire.Msg) (string, store.Lineage, error) {
+// newReceiver is an engine "b" on a store in data, with a peer "a" whose
+// inbox takes inbox messages, as a copy arrives from it.
+func newReceiver(t *testing.T, data string, clock clockwork.Clock, inbox int) (*Engine, *peer) {
 	t.Helper()
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(data, store.Options{Logger: lg})
@@ -27,8 +28,27 @@ func receiveFrom(t *testing.T, data string, msgs ...wire.Msg) (string, store.Lin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &Engine{st: st, log: lg, id: "b", sched: realSched{clockwork.NewRealClock()}}
-	p := &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, len(msgs))}
+	e := &Engine{st: st, log: lg, id: "b", sched: realSched{clock}}
+	return e, &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, inbox)}
+}
+
+// waitProgress waits until the engine reports bytes of a copy received.
+func waitProgress(t *testing.T, e *Engine, bytes int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if c := e.incoming.get(); c != nil && c.Bytes == bytes {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress %+v, want %d bytes received", e.incoming.get(), bytes)
+		}
+	}
+}
+
+// receiveFrom runs receiveSnapshot on msgs, as if they came from a peer.
+func receiveFrom(t *testing.T, data string, msgs ...wire.Msg) (string, store.Lineage, error) {
+	t.Helper()
+	e, p := newReceiver(t, data, clockwork.NewRealClock(), len(msgs))
 	for _, m := range msgs {
 		p.inbox <- m
 	}
@@ -99,14 +119,7 @@ func TestReceiveSnapshotFiles(t *testing.T) {
 // who sends it, how much of it has come and how much it said it would
 // send; once it is in, none.
 func TestReceiveSnapshotProgress(t *testing.T) {
-	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(t.TempDir(), store.Options{Logger: lg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e := &Engine{st: st, log: lg, id: "b", sched: realSched{clockwork.NewRealClock()}}
-	p := &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, 8)}
+	e, p := newReceiver(t, t.TempDir(), clockwork.NewRealClock(), 8)
 	if e.incoming.get() != nil {
 		t.Fatal("progress reported before any copy")
 	}
@@ -119,18 +132,9 @@ func TestReceiveSnapshotProgress(t *testing.T) {
 	for _, m := range file("000002.sst", "new") {
 		p.inbox <- m
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c := e.incoming.get(); c != nil && c.Bytes == 3 {
-			if c.From != "a" || c.Total != 10 || c.Started.IsZero() {
-				t.Fatalf("progress %+v, want from a, total 10, a start time", c)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("progress %+v after one 3-byte chunk", e.incoming.get())
-		}
-		time.Sleep(time.Millisecond)
+	waitProgress(t, e, 3)
+	if c := e.incoming.get(); c.From != "a" || c.Total != 10 || c.Started.IsZero() {
+		t.Fatalf("progress %+v, want from a, total 10, a start time", c)
 	}
 	p.inbox <- &wire.SnapEnd{ShowID: "s1", Epochs: []wire.Epoch{{ID: "e1", FirstSeq: 1}}, Seq: 7, Files: []string{"000002.sst"}}
 	if err := <-done; err != nil {
@@ -146,16 +150,9 @@ func TestReceiveSnapshotProgress(t *testing.T) {
 // without a message the receive ends, says the sender stalled, and leaves
 // no partial copy and no progress behind.
 func TestReceiveSnapshotStalled(t *testing.T) {
-	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	data := t.TempDir()
-	st, err := store.Open(data, store.Options{Logger: lg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	clock := clockwork.NewFakeClock()
-	e := &Engine{st: st, log: lg, id: "b", sched: realSched{clock}}
-	p := &peer{e: e, id: "a", done: make(chan struct{}), inbox: make(chan wire.Msg, 8)}
+	e, p := newReceiver(t, data, clock, 8)
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := e.copier().receiveSnapshot(context.Background(), p, "demo")
@@ -164,14 +161,7 @@ func TestReceiveSnapshotStalled(t *testing.T) {
 	p.inbox <- &wire.SnapBegin{Show: "demo", Bytes: 10}
 	p.inbox <- &wire.SnapFile{Name: "000002.sst", Size: 10}
 	p.inbox <- &wire.SnapChunk{Data: []byte("abc")}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if c := e.incoming.get(); c != nil && c.Bytes == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("progress %+v after one 3-byte chunk", e.incoming.get())
-		}
-	}
+	waitProgress(t, e, 3)
 
 	// The receive waits for the next message, on the clock.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -186,6 +176,7 @@ func TestReceiveSnapshotStalled(t *testing.T) {
 	default:
 	}
 	clock.Advance(2 * time.Second)
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(10 * time.Second):
