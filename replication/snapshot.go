@@ -188,8 +188,29 @@ func readAhead(ctx context.Context, files []snapFile) <-chan readChunk {
 	const ahead = 4
 	out := make(chan readChunk, ahead)
 	free := make(chan []byte, ahead)
-	for range ahead {
-		free <- make([]byte, wire.MaxChunk)
+	made := 0 // buffers made so far: at most ahead
+	// buffer returns a buffer of want bytes: a released one, or a new one
+	// while fewer than ahead exist. A buffer is made as large as the chunk
+	// needs, not wire.MaxChunk: most files of a show are small.
+	buffer := func(want int) ([]byte, error) {
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+			if made < ahead {
+				made++
+				break
+			}
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if cap(buf) < want {
+			buf = make([]byte, want)
+		}
+		return buf[:want], nil
 	}
 	send := func(c readChunk) bool {
 		select {
@@ -217,13 +238,11 @@ func readAhead(ctx context.Context, files []snapFile) <-chan readChunk {
 			return ctx.Err()
 		}
 		for left := fi.Size(); left > 0; {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				return ctx.Err()
+			buf, err := buffer(int(min(wire.MaxChunk, left)))
+			if err != nil {
+				return err
 			}
-			n, err := io.ReadFull(fd, buf[:min(int64(len(buf)), left)])
+			n, err := io.ReadFull(fd, buf)
 			if err != nil {
 				free <- buf
 				return fmt.Errorf("reading %s: %w", f.name, err)

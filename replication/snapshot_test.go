@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -190,5 +191,89 @@ func TestReceiveSnapshotStalled(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(filepath.Join(data, "shows")); len(left) != 0 {
 		t.Fatalf("a stalled copy left %v in shows/", left)
+	}
+}
+
+// TestReadAhead: files of every size come whole and in order, in chunks of
+// at most wire.MaxChunk; a show of small files is read into buffers no
+// larger than its largest file; a missing optional file is skipped, a
+// missing required one ends the read with an error.
+func TestReadAhead(t *testing.T) {
+	dir := t.TempDir()
+	var files []snapFile
+	var want [][]byte
+	add := func(n int) {
+		data := make([]byte, n)
+		for j := range data {
+			data[j] = byte(len(files)*31 + j)
+		}
+		path := filepath.Join(dir, fmt.Sprint(len(files)))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, snapFile{name: filepath.Base(path), path: path})
+		want = append(want, data)
+	}
+	read := func(files []snapFile) (got [][]byte, largest int, err error) {
+		got = make([][]byte, len(files))
+		for c := range readAhead(context.Background(), files) {
+			if c.err != nil {
+				return got, largest, c.err
+			}
+			if c.data == nil {
+				if got[c.file] != nil || c.size != int64(len(want[c.file])) {
+					t.Fatalf("file %d starts twice or with size %d (want %d)", c.file, c.size, len(want[c.file]))
+				}
+				got[c.file] = []byte{}
+				continue
+			}
+			if len(c.data) > wire.MaxChunk {
+				t.Fatalf("file %d: a chunk of %d bytes", c.file, len(c.data))
+			}
+			largest = max(largest, cap(c.data))
+			got[c.file] = append(got[c.file], c.data...)
+			c.release()
+		}
+		return got, largest, nil
+	}
+	check := func(got [][]byte) {
+		t.Helper()
+		for i := range files {
+			if files[i].optional {
+				if got[i] != nil {
+					t.Fatalf("the missing optional file %d was sent", i)
+				}
+			} else if !slices.Equal(got[i], want[i]) {
+				t.Fatalf("file %d: %d bytes came, want %d", i, len(got[i]), len(want[i]))
+			}
+		}
+	}
+
+	for _, n := range []int{0, 1, 700, 5} {
+		add(n)
+	}
+	files = append(files, snapFile{name: "gone", path: filepath.Join(dir, "gone"), optional: true})
+	want = append(want, nil)
+	got, largest, err := read(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(got)
+	if largest > 700 {
+		t.Fatalf("files of at most 700 bytes read into a buffer of %d", largest)
+	}
+
+	for _, n := range []int{wire.MaxChunk - 1, wire.MaxChunk, 2*wire.MaxChunk + 3, 3} {
+		add(n)
+	}
+	if got, _, err = read(files); err != nil {
+		t.Fatal(err)
+	}
+	check(got)
+
+	files = append(files, snapFile{name: "missing", path: filepath.Join(dir, "missing")})
+	want = append(want, nil)
+	if _, _, err := read(files); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a missing required file ended the read with %v", err)
 	}
 }
