@@ -447,3 +447,26 @@ func recoverInstalls(showsDir string) error {
 	}
 	return syncDir(showsDir)
 }
+
+// noPreallocateFS is an FS whose files ignore Preallocate (Options.NoPreallocate).
+type noPreallocateFS struct{ vfs.FS }
+
+func (fs noPreallocateFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	if err != nil {
+		return f, err
+	}
+	return noPreallocateFile{f}, nil
+}
+
+func (fs noPreallocateFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	if err != nil {
+		return f, err
+	}
+	return noPreallocateFile{f}, nil
+}
+
+type noPreallocateFile struct{ vfs.File }
+
+func (noPreallocateFile) Preallocate(_, _ int64) error { return nil }

@@ -81,9 +81,13 @@ type Options struct {
 	// built (default crypto/rand), Now stamps archives (default time.Now),
 	// and NoCompactions keeps Pebble from compacting in the background, so
 	// that a copy's files are the same in two runs of one seed.
+	// NoPreallocate keeps Pebble from preallocating its WAL files (by
+	// default it reserves 1.1 memtables of disk for each): the simulation
+	// keeps its stores on tmpfs, where that zeroes memory on every open.
 	Rand          io.Reader
 	Now           func() time.Time
 	NoCompactions bool
+	NoPreallocate bool
 }
 
 const (
@@ -333,6 +337,9 @@ func (s *Store) pebbleOptions(name string, mustExist bool) *pebble.Options {
 		EventListener:      s.eventListener(name),
 	}
 	o.DisableAutomaticCompactions = s.opts.NoCompactions
+	if s.opts.NoPreallocate {
+		o.FS = noPreallocateFS{o.FS}
+	}
 	o.WithFSDefaults() // Pebble's disk health checks, which it adds only to a default FS
 	return o
 }
