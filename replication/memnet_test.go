@@ -46,6 +46,7 @@ func pair(a, b string) [2]string {
 
 // block stops traffic between nodes a and b (or lets it through again).
 func (n *memNet) block(a, b string, on bool) {
+	n.s.touch()
 	if on {
 		n.blocked[pair(a, b)] = true
 	} else {
@@ -57,6 +58,7 @@ func (n *memNet) reachable(a, b string) bool { return !n.blocked[pair(a, b)] }
 
 // cut fails every connection between nodes a and b at once.
 func (n *memNet) cut(a, b string) {
+	n.s.touch()
 	for _, c := range slices.Clone(n.conns) {
 		if c.node == a && c.peer.node == b {
 			c.fail(errors.New("connection reset by peer (cut)"))
@@ -67,6 +69,7 @@ func (n *memNet) cut(a, b string) {
 
 // down closes everything of node: its listeners and connections (a crash).
 func (n *memNet) down(node string) {
+	n.s.touch()
 	for addr, l := range n.listeners {
 		if l.node == node {
 			l.Close()
@@ -123,6 +126,7 @@ func (t memTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	t.n.conns = append(t.n.conns, a, b)
 	l.queue = append(l.queue, b)
 	l.wake()
+	t.n.s.changed(l.node)
 	return a, nil
 }
 
@@ -237,7 +241,7 @@ func (c *memConn) send(data []byte) {
 	c.lastAt = at
 	c.out = append(c.out, pending{at, data})
 	if len(c.out) == 1 {
-		c.n.s.at(at, c.pump)
+		c.n.s.at(at, c.peer.node, c.pump)
 	}
 }
 
@@ -256,7 +260,7 @@ func (c *memConn) pump() {
 			return
 		}
 		if !c.n.reachable(c.node, p.node) {
-			c.n.s.at(c.n.s.now.Add(20*time.Millisecond), c.pump)
+			c.n.s.at(c.n.s.now.Add(20*time.Millisecond), c.peer.node, c.pump)
 			return
 		}
 		d := c.out[0].data
@@ -269,7 +273,7 @@ func (c *memConn) pump() {
 		p.wake()
 	}
 	if len(c.out) > 0 {
-		c.n.s.at(c.out[0].at, c.pump)
+		c.n.s.at(c.out[0].at, c.peer.node, c.pump)
 	}
 }
 
