@@ -411,7 +411,7 @@ func (w *simWorld) heal() {
 	for round := 0; round < 4; round++ {
 		off := false
 		for _, d := range w.desks {
-			if d.e.Status().Role == RoleOff && !w.launching(d) {
+			if d.e.Status().Role == RoleOff && !w.busy(d, "launch") {
 				w.launch(d, round == 3)
 				off = true
 			}
@@ -423,9 +423,11 @@ func (w *simWorld) heal() {
 	}
 }
 
-func (w *simWorld) launching(d *simDesk) bool {
+// busy reports whether an operator's action named one of names is under
+// way on d.
+func (w *simWorld) busy(d *simDesk, names ...string) bool {
 	for _, p := range w.s.procs {
-		if p.node == d.id && p.name == "launch" && !p.done {
+		if p.node == d.id && !p.done && slices.Contains(names, p.name) {
 			return true
 		}
 	}
@@ -433,10 +435,16 @@ func (w *simWorld) launching(d *simDesk) bool {
 }
 
 // converged reports whether one console is active, the others follow it
-// and all hold the same show.
+// and all hold the same show, with no launch or log-off under way (a
+// log-off that a pause held up goes on once the console runs again).
 func (w *simWorld) converged() (bool, string) {
 	var active string
 	var digest [32]byte
+	for _, d := range w.desks {
+		if w.busy(d, "launch", "logoff") {
+			return false, d.id + " is launching or logging off"
+		}
+	}
 	for i, d := range w.desks {
 		st := d.e.Status()
 		switch {
