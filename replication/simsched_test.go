@@ -102,10 +102,7 @@ func (s *simSched) own(node string) *uint64 {
 
 // freeze stops every coroutine of node, now and later ones, for d: a
 // process stopped (SIGSTOP) or starved.
-func (s *simSched) freeze(node string, d time.Duration) {
-	s.frozen[node] = s.now.Add(d)
-	s.touch()
-}
+func (s *simSched) freeze(node string, d time.Duration) { s.frozen[node] = s.now.Add(d) }
 
 func (s *simSched) isFrozen(node string) bool {
 	until, ok := s.frozen[node]
@@ -139,10 +136,7 @@ func (n simNode) note()                                          { n.s.moved = t
 func (s *simSched) Go(g *group, f func()) { s.spawn("", "", g, f) }
 
 // revive lets node start coroutines again (a restart after kill).
-func (s *simSched) revive(node string) {
-	delete(s.dead, node)
-	s.touch()
-}
+func (s *simSched) revive(node string) { delete(s.dead, node) }
 
 // spawn starts f as a coroutine; it first runs at the scheduler's next
 // look at the procs (later in this round, if started during one).
@@ -222,7 +216,6 @@ func (s *simSched) at(t time.Time, node string, fn func()) {
 // a process, and any it starts from now on, until revive.
 func (s *simSched) kill(node string) {
 	s.dead[node] = true
-	s.touch()
 	for _, p := range s.procs {
 		if p.node == node && !p.done {
 			p.killed = true
@@ -340,7 +333,6 @@ func (s *simSched) runUntil(limit time.Time, cond func() bool) error {
 
 // close ends every coroutine still there (at the end of a test).
 func (s *simSched) close() {
-	s.touch()
 	for _, p := range s.procs {
 		p.killed = true
 	}
